@@ -1,0 +1,63 @@
+# medsa — `make run` opens the GUI on the bundled sample; `make test` runs everything CI runs.
+SHELL := /bin/bash
+GO ?= go
+export MEDSA_ORT_LIB ?= $(CURDIR)/.cache/ort/libonnxruntime.so.1
+export OMP_WAIT_POLICY := PASSIVE
+STAMP := .cache/setup.stamp
+
+.PHONY: all setup build run test lint unit race referee fuzz guitest bench testdata model package gpu clean
+
+all: build
+
+# Setup is idempotent; the stamp only skips re-checking when nothing changed.
+$(STAMP): scripts/setup.sh scripts/fetch-ort.sh go.mod
+	@mkdir -p .cache
+	scripts/setup.sh
+	@touch $@
+setup: $(STAMP)
+
+build: setup
+	$(GO) build -o bin/medsa .
+
+run: build testdata
+	./bin/medsa $(shell scripts/sample-path.sh)
+
+testdata: setup
+	scripts/testdata.sh
+
+lint: setup
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# Packages without cgo GUI code run under the race detector.
+RACE_PKGS = $(shell $(GO) list ./... | grep -vE '/(viewer|app)$$|medsa/medsa$$')
+unit: setup testdata
+	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -race $(RACE_PKGS)
+
+referee: build testdata
+	scripts/referee.sh
+
+fuzz: setup testdata
+	scripts/fuzz.sh
+
+guitest: build testdata
+	scripts/guitest.sh
+
+test: lint unit referee fuzz guitest
+	@echo "make test: all green"
+
+bench: build testdata
+	scripts/bench.sh
+
+model: setup
+	$(MAKE) -C model/train model
+
+gpu:
+	scripts/fetch-ort-gpu.sh
+
+package: build
+	scripts/package.sh
+
+clean:
+	rm -rf bin dist
