@@ -5,7 +5,7 @@ export MEDSA_ORT_LIB ?= $(CURDIR)/.cache/ort/libonnxruntime.so.1
 export OMP_WAIT_POLICY := PASSIVE
 STAMP := .cache/setup.stamp
 
-.PHONY: all setup build run test lint unit race referee fuzz guitest bench testdata model package gpu clean
+.PHONY: all setup build run test lint unit extra fuzz bench testdata model package gpu clean
 
 all: build
 
@@ -35,20 +35,19 @@ unit: setup testdata
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race $(RACE_PKGS)
 
-referee: build testdata
-	scripts/referee.sh
+# Outside referees (dcm2niix, nibabel), the model smoke test, the real-window GUI test: scripts/test.d/*.sh.
+extra: build testdata
+	@set -e; for s in scripts/test.d/*.sh; do [ -e "$$s" ] || continue; echo "== $$s"; bash "$$s"; done
 
 fuzz: setup testdata
 	scripts/fuzz.sh
 
-guitest: build testdata
-	scripts/guitest.sh
-
-test: lint unit referee fuzz guitest
+test: lint unit extra fuzz
 	@echo "make test: all green"
 
+# Benchmarks, each a ratio against a peer in the same run: scripts/bench.d/*.sh.
 bench: build testdata
-	scripts/bench.sh
+	@set -e; for s in scripts/bench.d/*.sh; do [ -e "$$s" ] || continue; echo "== $$s"; bash "$$s"; done
 
 model: setup
 	$(MAKE) -C model/train model
