@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 PKGS=(gcc pkg-config libgl1-mesa-dev xorg-dev xvfb xdotool imagemagick x11-utils
       dcm2niix dcmtk python3-nibabel python3-pydicom python3-numpy python3-scipy
       python3-skimage python3-torch python3-onnx python3-matplotlib libopenblas0-pthread
-      npm ca-certificates)
+      ca-certificates)
+# npm may come from another Node.js distribution (e.g. nodesource); only install Debian's when none is on PATH.
+command -v npm >/dev/null || PKGS+=(npm)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
