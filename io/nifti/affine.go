@@ -211,7 +211,21 @@ func matToQuat(m [3][3]float64) (w, x, y, z float64) {
 	}
 	n := math.Sqrt(w*w + x*x + y*y + z*z)
 	w, x, y, z = w/n, x/n, y/n, z/n
-	if w < 0 {
+	flip := w < 0
+	if math.Abs(w) < 1e-6 {
+		// A 180° rotation: q and -q are the same, but the reader recomputes w from
+		// float32 b, c, d, so the sign decides the rounding. Make the largest of
+		// x, y, z positive, which is what nibabel's eigenvector solver yields.
+		big := x
+		if math.Abs(y) > math.Abs(big) {
+			big = y
+		}
+		if math.Abs(z) > math.Abs(big) {
+			big = z
+		}
+		flip = big < 0
+	}
+	if flip {
 		w, x, y, z = -w, -x, -y, -z
 	}
 	return

