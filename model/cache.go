@@ -1,0 +1,219 @@
+package model
+
+import (
+	"container/list"
+	"math"
+	"sync"
+
+	"github.com/medsa/medsa/io/volume"
+)
+
+// DefaultCacheBytes bounds the embedding cache when Options.CacheBytes is 0.
+const DefaultCacheBytes = 1 << 30
+
+// CacheKey identifies one embedding: the image, the slice, the window it was
+// encoded with, and the model (name@version, plus "/3d" for depth-encoder ones).
+type CacheKey struct {
+	VolumeID string
+	Plane    volume.Plane
+	Index    int
+	Window   [2]float64
+	Model    string
+}
+
+// CacheStats reports the embedding cache.
+type CacheStats struct {
+	Entries                 int
+	Bytes, LimitBytes       int64
+	Hits, Misses, Evictions int64
+	Float16                 bool
+}
+
+type cacheEntry struct {
+	key  CacheKey
+	f32  []float32
+	f16  []uint16
+	geom Geometry
+}
+
+func (e *cacheEntry) bytes() int64 {
+	// The slices plus a fixed overhead for the entry, key and list element.
+	return int64(len(e.f32))*4 + int64(len(e.f16))*2 + 256 + int64(len(e.key.VolumeID))
+}
+
+// embedCache is a least-recently-used cache bounded in bytes. Values are
+// immutable once stored: Get hands out the stored float32 slice (read-only).
+type embedCache struct {
+	mu      sync.Mutex
+	limit   int64
+	bytes   int64
+	fp16    bool
+	ll      *list.List // front = most recent
+	m       map[CacheKey]*list.Element
+	hits    int64
+	misses  int64
+	evicted int64
+}
+
+func newEmbedCache(limit int64, fp16 bool) *embedCache {
+	if limit <= 0 {
+		limit = DefaultCacheBytes
+	}
+	return &embedCache{limit: limit, fp16: fp16, ll: list.New(), m: map[CacheKey]*list.Element{}}
+}
+
+// get returns the embedding (a fresh float32 copy when stored as float16).
+func (c *embedCache) get(k CacheKey) ([]float32, Geometry, bool) {
+	c.mu.Lock()
+	el, ok := c.m[k]
+	if !ok {
+		c.misses++
+		c.mu.Unlock()
+		return nil, Geometry{}, false
+	}
+	c.hits++
+	c.ll.MoveToFront(el)
+	e := el.Value.(*cacheEntry)
+	c.mu.Unlock()
+	if e.f16 != nil {
+		return halfToFloats(e.f16), e.geom, true
+	}
+	return e.f32, e.geom, true
+}
+
+// has reports presence without counting a hit or touching the LRU order.
+func (c *embedCache) has(k CacheKey) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.m[k]
+	return ok
+}
+
+// put stores an embedding (taking ownership of emb) and evicts the least
+// recently used entries until the bound holds. An entry larger than the whole
+// bound is not stored.
+func (c *embedCache) put(k CacheKey, emb []float32, g Geometry) {
+	e := &cacheEntry{key: k, geom: g}
+	if c.fp16 {
+		e.f16 = floatsToHalf(emb)
+	} else {
+		e.f32 = emb
+	}
+	sz := e.bytes()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if sz > c.limit {
+		return
+	}
+	if old, ok := c.m[k]; ok {
+		c.bytes -= old.Value.(*cacheEntry).bytes()
+		c.ll.Remove(old)
+		delete(c.m, k)
+	}
+	for c.bytes+sz > c.limit && c.ll.Len() > 0 {
+		back := c.ll.Back()
+		be := back.Value.(*cacheEntry)
+		c.ll.Remove(back)
+		delete(c.m, be.key)
+		c.bytes -= be.bytes()
+		c.evicted++
+	}
+	c.m[k] = c.ll.PushFront(e)
+	c.bytes += sz
+}
+
+// dropVolume removes every entry of one image (e.g. when it is closed).
+func (c *embedCache) dropVolume(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, el := range c.m {
+		if k.VolumeID == id {
+			c.bytes -= el.Value.(*cacheEntry).bytes()
+			c.ll.Remove(el)
+			delete(c.m, k)
+		}
+	}
+}
+
+func (c *embedCache) stats() CacheStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return CacheStats{Entries: c.ll.Len(), Bytes: c.bytes, LimitBytes: c.limit,
+		Hits: c.hits, Misses: c.misses, Evictions: c.evicted, Float16: c.fp16}
+}
+
+// floatsToHalf converts to IEEE 754 binary16, rounding to nearest even.
+func floatsToHalf(f []float32) []uint16 {
+	out := make([]uint16, len(f))
+	for i, x := range f {
+		out[i] = toHalf(x)
+	}
+	return out
+}
+
+func halfToFloats(h []uint16) []float32 {
+	out := make([]float32, len(h))
+	for i, x := range h {
+		out[i] = fromHalf(x)
+	}
+	return out
+}
+
+func toHalf(f float32) uint16 {
+	b := math.Float32bits(f)
+	sign := uint16(b>>16) & 0x8000
+	exp := int((b >> 23) & 0xff)
+	mant := b & 0x7fffff
+	switch {
+	case exp == 0xff: // Inf or NaN
+		if mant != 0 {
+			return sign | 0x7e00
+		}
+		return sign | 0x7c00
+	case exp-127 > 15: // overflow
+		return sign | 0x7c00
+	case exp-127 >= -14: // normal
+		e := uint32(exp-127+15) << 10
+		m := mant >> 13
+		h := uint32(sign) | e | m
+		rest := mant & 0x1fff
+		if rest > 0x1000 || (rest == 0x1000 && m&1 == 1) {
+			h++ // may carry into the exponent, which is still correct
+		}
+		return uint16(h)
+	case exp-127 >= -25: // subnormal
+		mant |= 0x800000
+		shift := uint32(-14 - (exp - 127) + 13)
+		m := mant >> shift
+		rest := mant & (1<<shift - 1)
+		half := uint32(1) << (shift - 1)
+		if rest > half || (rest == half && m&1 == 1) {
+			m++
+		}
+		return sign | uint16(m)
+	}
+	return sign
+}
+
+func fromHalf(h uint16) float32 {
+	sign := uint32(h&0x8000) << 16
+	exp := uint32(h>>10) & 0x1f
+	mant := uint32(h & 0x3ff)
+	switch exp {
+	case 0:
+		if mant == 0 {
+			return math.Float32frombits(sign)
+		}
+		// subnormal: normalise
+		e := uint32(127 - 15 + 1)
+		for mant&0x400 == 0 {
+			mant <<= 1
+			e--
+		}
+		mant &= 0x3ff
+		return math.Float32frombits(sign | e<<23 | mant<<13)
+	case 0x1f:
+		return math.Float32frombits(sign | 0xff<<23 | mant<<13)
+	}
+	return math.Float32frombits(sign | (exp+127-15)<<23 | mant<<13)
+}
