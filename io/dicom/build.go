@@ -1,0 +1,996 @@
+package dicom
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"math"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/medsa/medsa/io/volume"
+)
+
+type volumeT = volume.Volume
+
+// frameRef is one 2D frame of the series: a single-frame file or one frame of a multi-frame file.
+type frameRef struct {
+	h         *header
+	idx       int // frame index inside the file
+	pos       [3]float64
+	hasPos    bool
+	iop       [6]float64
+	hasIOP    bool
+	ps        [2]float64 // row spacing, column spacing (PixelSpacing order)
+	slope     float64
+	inter     float64
+	wc, ww    float64
+	hasWin    bool
+	secondary [4]int // temporal, acquisition, echo, stack position: picks among duplicates
+	seq       int
+}
+
+// pixelFormat is what every file of the series must share.
+type pixelFormat struct {
+	rows, cols, spp, alloc, stored, high, rep int
+	photo                                     string
+	planar                                    int
+}
+
+func formatOf(d *dataset) pixelFormat {
+	f := pixelFormat{rows: d.uint(tRows, 0), cols: d.uint(tColumns, 0), spp: d.uint(tSamplesPerPixel, 1),
+		alloc: d.uint(tBitsAllocated, 0), rep: d.uint(tPixelRep, 0), photo: strings.ToUpper(d.str(tPhotometric)),
+		planar: d.uint(tPlanarConfig, 0)}
+	f.stored = d.uint(tBitsStored, f.alloc)
+	f.high = d.uint(tHighBit, f.stored-1)
+	if f.photo == "" {
+		f.photo = "MONOCHROME2"
+	}
+	return f
+}
+
+func (f pixelFormat) check() error {
+	switch {
+	case f.rows <= 0 || f.cols <= 0:
+		return fmt.Errorf("rows x columns is %d x %d", f.rows, f.cols)
+	case f.spp != 1 && f.spp != 3:
+		return fmt.Errorf("%d samples per pixel (want 1 or 3)", f.spp)
+	case f.alloc != 8 && f.alloc != 16 && f.alloc != 32:
+		return fmt.Errorf("%d bits allocated (want 8, 16 or 32)", f.alloc)
+	case f.stored < 1 || f.stored > f.alloc || f.high < f.stored-1 || f.high >= f.alloc:
+		return fmt.Errorf("bits stored %d / high bit %d do not fit %d bits allocated", f.stored, f.high, f.alloc)
+	}
+	return nil
+}
+
+// frames expands a header into its frames with per-frame geometry.
+func frames(h *header) ([]frameRef, error) {
+	d := h.ds
+	n := d.uint(tNumberOfFrames, 1)
+	if n < 1 {
+		n = 1
+	}
+	if n > 1<<20 {
+		return nil, fmt.Errorf("number of frames %d", n)
+	}
+	shared := d.item(tSharedFG)
+	var perFrame []*dataset
+	if e := d.get(tPerFrameFG); e != nil {
+		perFrame = e.items
+	}
+	// fg returns the first item of functional-group sequence t for frame i.
+	fg := func(i int, t tag) *dataset {
+		if i < len(perFrame) {
+			if it := perFrame[i].item(t); it != nil {
+				return it
+			}
+		}
+		if shared != nil {
+			return shared.item(t)
+		}
+		return nil
+	}
+	top := func(x *dataset, t tag) []float64 {
+		if x != nil {
+			if v := x.floats(t); v != nil {
+				return v
+			}
+		}
+		return nil
+	}
+	out := make([]frameRef, n)
+	for i := 0; i < n; i++ {
+		f := frameRef{h: h, idx: i, slope: 1}
+		pos := top(fg(i, tPlanePosSeq), tIPP)
+		iop := top(fg(i, tPlaneOriSeq), tIOP)
+		ps := top(fg(i, tPixelMeasuresSeq), tPixelSpacing)
+		if n == 1 || perFrame != nil || shared != nil {
+			if pos == nil && n == 1 {
+				pos = d.floats(tIPP)
+			}
+			if iop == nil {
+				iop = d.floats(tIOP)
+			}
+		} else if iop == nil {
+			iop = d.floats(tIOP) // classic multi-frame: one orientation, no per-frame position
+		}
+		if ps == nil {
+			ps = d.floats(tPixelSpacing)
+		}
+		if len(pos) == 3 && finite(pos...) {
+			f.hasPos = true
+			copy(f.pos[:], pos)
+		}
+		if len(iop) == 6 && finite(iop...) {
+			copy(f.iop[:], iop)
+			f.hasIOP = normalizeIOP(&f.iop)
+		}
+		f.ps = [2]float64{1, 1}
+		if len(ps) == 2 && finite(ps...) && ps[0] > 0 && ps[1] > 0 {
+			f.ps = [2]float64{ps[0], ps[1]}
+		}
+		pv := fg(i, tPixelValueSeq)
+		if pv == nil {
+			pv = d
+		}
+		f.slope = pv.float(tRescaleSlope, d.float(tRescaleSlope, 1))
+		f.inter = pv.float(tRescaleIntercept, d.float(tRescaleIntercept, 0))
+		if f.slope == 0 {
+			f.slope = 1
+		}
+		voi := fg(i, tFrameVOISeq)
+		if voi == nil {
+			voi = d
+		}
+		wc, ww := voi.floats(tWindowCenter), voi.floats(tWindowWidth)
+		if len(wc) > 0 && len(ww) > 0 && finite(wc[0], ww[0]) && ww[0] > 0 {
+			f.wc, f.ww, f.hasWin = wc[0], ww[0], true
+		}
+		fc := fg(i, tFrameContentSeq)
+		f.secondary = [4]int{d.uint(tTemporalPosition, 0), d.uint(tAcquisitionNumber, 0), d.uint(tEchoNumbers, 0), 0}
+		if fc != nil {
+			f.secondary[0] = fc.uint(tTemporalIndex, f.secondary[0])
+			f.secondary[3] = fc.uint(tInStackPos, 0)
+		}
+		out[i] = f
+	}
+	return out, nil
+}
+
+// normalizeIOP checks two unit, orthogonal direction cosines (renormalising small
+// rounding) and reports whether they are usable.
+func normalizeIOP(o *[6]float64) bool {
+	for _, off := range []int{0, 3} {
+		n := math.Sqrt(o[off]*o[off] + o[off+1]*o[off+1] + o[off+2]*o[off+2])
+		if n < 0.5 || n > 1.5 {
+			return false
+		}
+		for c := 0; c < 3; c++ {
+			o[off+c] /= n
+		}
+	}
+	dot := o[0]*o[3] + o[1]*o[4] + o[2]*o[5]
+	return math.Abs(dot) < 0.01
+}
+
+func cross(a, b [3]float64) [3]float64 {
+	return [3]float64{a[1]*b[2] - a[2]*b[1], a[2]*b[0] - a[0]*b[2], a[0]*b[1] - a[1]*b[0]}
+}
+
+func dot(a, b [3]float64) float64 { return a[0]*b[0] + a[1]*b[1] + a[2]*b[2] }
+
+// build assembles the chosen files of one series into a volume.
+func build(name string, hs []*header) (*volumeT, error) {
+	var notes []string
+	// Keep the largest group of files that share the pixel format.
+	byFmt := map[pixelFormat][]*header{}
+	for _, h := range hs {
+		f := formatOf(h.ds)
+		byFmt[f] = append(byFmt[f], h)
+	}
+	var pf pixelFormat
+	best := -1
+	for f, g := range byFmt {
+		if len(g) > best || (len(g) == best && g[0].path < byFmt[pf][0].path) {
+			pf, best = f, len(g)
+		}
+	}
+	if len(byFmt) > 1 {
+		notes = append(notes, fmt.Sprintf("kept %d of %d files sharing %dx%d %s pixels; %d differ (other image sizes or formats)",
+			best, len(hs), pf.cols, pf.rows, pf.photo, len(hs)-best))
+	}
+	hs = byFmt[pf]
+	sort.Slice(hs, func(i, j int) bool { return hs[i].path < hs[j].path })
+	if err := pf.check(); err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", name, hs[0].path, err)
+	}
+	ts := hs[0].ts
+	for _, h := range hs {
+		if err := checkSyntax(h.ts); err != nil {
+			return nil, fmt.Errorf("%s: %w", h.path, err)
+		}
+	}
+	var all []frameRef
+	for _, h := range hs {
+		fr, err := frames(h)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", h.path, err)
+		}
+		all = append(all, fr...)
+	}
+	for i := range all {
+		all[i].seq = i
+	}
+	sel, affine, gnotes, err := geometry(all)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	notes = append(notes, gnotes...)
+
+	channels := 1
+	if pf.spp == 3 || pf.photo == "PALETTE COLOR" {
+		channels = 3
+	}
+	size := [3]int{pf.cols, pf.rows, len(sel)}
+	if err := volume.CheckSize(size, channels); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	// The files must justify the allocation: native pixels need their bytes;
+	// compressed ones at most 1024 voxels per byte.
+	frameVox := int64(pf.rows) * int64(pf.cols) * int64(channels)
+	var have int64
+	for _, h := range hs {
+		have += h.size
+	}
+	if frameVox*int64(len(sel)) > have*1024 {
+		return nil, fmt.Errorf("%s: %d frames of %dx%d claimed by %d bytes of files", name, len(sel), pf.cols, pf.rows, have)
+	}
+	v := &volumeT{Size: size, Channels: channels, Affine: affine, Modality: strings.ToUpper(hs[0].ds.str(tModality)),
+		Source: name, Name: hs[0].ds.str(tSeriesDescription)}
+	if v.Modality == "" {
+		v.Modality = "OT"
+	}
+	if v.Name == "" {
+		v.Name = filepath0(hs[0].path)
+	}
+	v.Data = make([]float32, v.NumVoxels()*channels)
+
+	// Decode per file, in parallel; each file's frames go to their slots.
+	slots := map[*header][]int{} // file -> k for each frame index (-1 if unused)
+	for k, f := range sel {
+		s := slots[f.h]
+		if s == nil {
+			s = make([]int, f.h.ds.uint(tNumberOfFrames, 1)+1)
+			for i := range s {
+				s[i] = -1
+			}
+			slots[f.h] = s
+		}
+		if f.idx < len(s) {
+			s[f.idx] = k
+		}
+	}
+	files := make([]*header, 0, len(slots))
+	for h := range slots {
+		files = append(files, h)
+	}
+	errs := make([]error, len(files))
+	plane := int(frameVox)
+	parallel(len(files), func(i int) {
+		errs[i] = decodeFile(files[i], pf, slots[files[i]], sel, v.Data, plane)
+	})
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	v.DataType = dataType(pf, channels, sel)
+	v.Window = window(v, sel, pf)
+	if ts != tsExplicitLE && ts != tsImplicitLE {
+		notes = append(notes, "transfer syntax: "+tsName(ts))
+	}
+	v.Notes = notes
+	if err := v.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return v, nil
+}
+
+func filepath0(p string) string {
+	if i := strings.LastIndexAny(p, `/\`); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}
+
+func checkSyntax(ts string) error {
+	switch ts {
+	case tsImplicitLE, tsExplicitLE, tsExplicitBE, tsDeflatedLE, tsJPEGBaseline, tsJPEGExtended, tsJPEGLossless, tsJPEGLossSV1, tsRLE:
+		return nil
+	}
+	return fmt.Errorf("transfer syntax %s is not supported (decode it first, e.g. with dcmtk's dcmdjpls/dcmdjpeg or gdcmconv --raw)", tsName(ts))
+}
+
+// geometry sorts frames along the slice normal, drops duplicates, and derives the affine.
+func geometry(all []frameRef) ([]frameRef, volume.Affine, []string, error) {
+	var notes []string
+	spatial := true
+	for _, f := range all {
+		if !f.hasPos || !f.hasIOP {
+			spatial = false
+			break
+		}
+	}
+	first := all[0]
+	if spatial {
+		for _, f := range all[1:] {
+			for c := 0; c < 6; c++ {
+				if math.Abs(f.iop[c]-first.iop[c]) > 1e-3 {
+					return nil, volume.Affine{}, nil, fmt.Errorf("%s: orientation %v differs from %v in %s: not one volume",
+						f.h.path, f.iop, first.iop, first.h.path)
+				}
+			}
+		}
+	}
+	row := [3]float64{1, 0, 0}
+	col := [3]float64{0, 1, 0}
+	if first.hasIOP {
+		row = [3]float64{first.iop[0], first.iop[1], first.iop[2]}
+		col = [3]float64{first.iop[3], first.iop[4], first.iop[5]}
+	}
+	normal := cross(row, col)
+	sel := all
+	var kvec [3]float64
+	origin := first.pos
+	if spatial {
+		sort.SliceStable(all, func(i, j int) bool {
+			di, dj := dot(normal, all[i].pos), dot(normal, all[j].pos)
+			if math.Abs(di-dj) > 1e-4 {
+				return di < dj
+			}
+			a, b := all[i].secondary, all[j].secondary
+			for c := range a {
+				if a[c] != b[c] {
+					return a[c] < b[c]
+				}
+			}
+			return all[i].seq < all[j].seq
+		})
+		// Group equal positions.
+		var uniq []frameRef
+		var mult []int
+		for i, f := range all {
+			if i > 0 && math.Abs(dot(normal, f.pos)-dot(normal, uniq[len(uniq)-1].pos)) < 1e-3 {
+				mult[len(mult)-1]++
+				continue
+			}
+			uniq = append(uniq, f)
+			mult = append(mult, 1)
+		}
+		if len(uniq) < len(all) {
+			m, same := mult[0], true
+			for _, x := range mult {
+				same = same && x == m
+			}
+			if same && m > 1 {
+				notes = append(notes, fmt.Sprintf("%d frames at each of %d positions (several volumes: time points, echoes or repeats); showing the first", m, len(uniq)))
+			} else {
+				notes = append(notes, fmt.Sprintf("duplicate slice positions: dropped %d frame(s) at the same position as another", len(all)-len(uniq)))
+			}
+		}
+		sel = uniq
+		n := len(sel)
+		if n == 1 {
+			t := first.h.ds.float(tSliceThickness, 0)
+			if t <= 0 {
+				t = first.h.ds.float(tSpacingBetween, 1)
+			}
+			kvec = [3]float64{normal[0] * t, normal[1] * t, normal[2] * t}
+		} else {
+			last := sel[n-1].pos
+			origin = sel[0].pos
+			for c := 0; c < 3; c++ {
+				kvec[c] = (last[c] - origin[c]) / float64(n-1)
+			}
+			diffs := make([]float64, n-1)
+			for i := 1; i < n; i++ {
+				diffs[i-1] = dot(normal, sel[i].pos) - dot(normal, sel[i-1].pos)
+			}
+			sorted := append([]float64(nil), diffs...)
+			sort.Float64s(sorted)
+			med := sorted[len(sorted)/2]
+			lo, hi := sorted[0], sorted[len(sorted)-1]
+			gaps := 0
+			for _, d := range diffs {
+				if d > 1.5*med {
+					gaps++
+				}
+			}
+			if gaps > 0 {
+				notes = append(notes, fmt.Sprintf("gap in the series: %d step(s) larger than 1.5x the usual %.4g mm spacing (missing slices?); the affine uses the mean spacing %.4g mm", gaps, med, dot(normal, kvec)))
+			} else if hi-lo > math.Max(0.01, 1e-3*med) {
+				notes = append(notes, fmt.Sprintf("non-uniform slice spacing: %.4g to %.4g mm; the affine uses the mean %.4g mm", lo, hi, dot(normal, kvec)))
+			}
+			// Positions that do not follow the normal (gantry tilt) shear the grid.
+			along := dot(normal, kvec)
+			off := [3]float64{kvec[0] - along*normal[0], kvec[1] - along*normal[1], kvec[2] - along*normal[2]}
+			if math.Sqrt(dot(off, off)) > 1e-3*math.Abs(along)+1e-4 {
+				notes = append(notes, "slice positions do not follow the slice normal (gantry tilt): the affine is sheared, not resampled")
+			}
+			if along == 0 {
+				return nil, volume.Affine{}, nil, errors.New("all slices at the same position")
+			}
+		}
+	} else {
+		// No usable geometry: stack frames in file order, 1 mm apart unless a spacing is given.
+		t := first.h.ds.float(tSpacingBetween, 0)
+		if t <= 0 {
+			t = first.h.ds.float(tSliceThickness, 1)
+		}
+		if t <= 0 {
+			t = 1
+		}
+		kvec = [3]float64{normal[0] * t, normal[1] * t, normal[2] * t}
+		if !first.hasPos {
+			origin = [3]float64{}
+		}
+		if len(all) > 1 {
+			notes = append(notes, fmt.Sprintf("no per-frame positions: %d frames stacked in file order (k is frame number, %.3g mm apart)", len(all), t))
+		} else if !first.hasPos || !first.hasIOP {
+			notes = append(notes, "no image position/orientation: identity orientation assumed")
+		}
+	}
+	// LPS affine, then to RAS by negating x and y. DICOM columns run along i
+	// (direction = the row cosine, step = column spacing), rows along j.
+	var a volume.Affine
+	for r := 0; r < 3; r++ {
+		a[r][0] = row[r] * first.ps[1]
+		a[r][1] = col[r] * first.ps[0]
+		a[r][2] = kvec[r]
+		a[r][3] = origin[r]
+	}
+	a[3] = [4]float64{0, 0, 0, 1}
+	for c := 0; c < 4; c++ {
+		a[0][c], a[1][c] = -a[0][c], -a[1][c]
+	}
+	if err := a.Validate(); err != nil {
+		return nil, a, nil, fmt.Errorf("geometry: %w", err)
+	}
+	return sel, a, notes, nil
+}
+
+// readPayload returns the PixelData value bytes of h (native: the declared
+// length; encapsulated: to the end of the file).
+func readPayload(h *header) ([]byte, error) {
+	if h.data != nil {
+		if h.pixOff > int64(len(h.data)) {
+			return nil, errors.New("pixel data offset past the end")
+		}
+		end := int64(len(h.data))
+		if h.pixLen >= 0 {
+			if h.pixOff+h.pixLen > end {
+				return nil, fmt.Errorf("PixelData claims %d bytes, only %d present", h.pixLen, end-h.pixOff)
+			}
+			end = h.pixOff + h.pixLen
+		}
+		return h.data[h.pixOff:end], nil
+	}
+	f, err := os.Open(h.path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	n := st.Size() - h.pixOff
+	if h.pixLen >= 0 {
+		if h.pixLen > n {
+			return nil, fmt.Errorf("PixelData claims %d bytes, only %d present (truncated file?)", h.pixLen, max(n, 0))
+		}
+		n = h.pixLen
+	}
+	if n < 0 {
+		return nil, errors.New("pixel data offset past the end of the file")
+	}
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, h.pixOff); err != nil {
+		return nil, fmt.Errorf("read pixel data: %w", err)
+	}
+	return buf, nil
+}
+
+// fragments splits encapsulated pixel data into items: the basic offset table and the fragments.
+func fragments(b []byte, bo binary.ByteOrder) (bot []byte, frags [][]byte, err error) {
+	pos := 0
+	for n := 0; ; n++ {
+		if pos+8 > len(b) {
+			if n == 0 {
+				return nil, nil, errors.New("encapsulated pixel data: no items")
+			}
+			return bot, frags, nil // missing delimiter: accept what is there
+		}
+		t := mk(bo.Uint16(b[pos:]), bo.Uint16(b[pos+2:]))
+		l := int64(bo.Uint32(b[pos+4:]))
+		pos += 8
+		if t == tSeqDelim {
+			return bot, frags, nil
+		}
+		if t != tItem || l == undefined {
+			return nil, nil, fmt.Errorf("encapsulated pixel data: unexpected %v", t)
+		}
+		if int64(pos)+l > int64(len(b)) {
+			return nil, nil, fmt.Errorf("encapsulated pixel data: item %d claims %d bytes, %d present", n, l, len(b)-pos)
+		}
+		if n == 0 {
+			bot = b[pos : pos+int(l)]
+		} else {
+			frags = append(frags, b[pos:pos+int(l)])
+		}
+		pos += int(l)
+	}
+}
+
+// frameData groups fragments into nFrames frames.
+func frameData(bot []byte, frags [][]byte, nFrames int, bo binary.ByteOrder, jpegSOI bool) ([][]byte, error) {
+	if nFrames == 1 {
+		if len(frags) == 1 {
+			return frags, nil
+		}
+		return [][]byte{bytes.Join(frags, nil)}, nil
+	}
+	if len(frags) == nFrames {
+		return frags, nil
+	}
+	// Basic offset table: byte offsets of each frame's first fragment (from the first fragment's item tag).
+	if len(bot) >= 4*nFrames {
+		starts := map[int]int{}
+		off := 0
+		for i, f := range frags {
+			starts[off] = i
+			off += len(f) + 8
+		}
+		out := make([][]byte, 0, nFrames)
+		for k := 0; k < nFrames; k++ {
+			o := int(bo.Uint32(bot[4*k:]))
+			i, ok := starts[o]
+			if !ok {
+				return nil, fmt.Errorf("offset table entry %d (%d) matches no fragment", k, o)
+			}
+			end := len(frags)
+			if k+1 < nFrames {
+				e, ok := starts[int(bo.Uint32(bot[4*(k+1):]))]
+				if !ok {
+					return nil, fmt.Errorf("offset table entry %d matches no fragment", k+1)
+				}
+				end = e
+			}
+			if end < i {
+				return nil, errors.New("offset table not increasing")
+			}
+			out = append(out, bytes.Join(frags[i:end], nil))
+		}
+		return out, nil
+	}
+	if jpegSOI {
+		var out [][]byte
+		for _, f := range frags {
+			if len(f) >= 2 && f[0] == 0xFF && f[1] == 0xD8 || len(out) == 0 {
+				out = append(out, append([]byte(nil), f...))
+			} else {
+				out[len(out)-1] = append(out[len(out)-1], f...)
+			}
+		}
+		if len(out) == nFrames {
+			return out, nil
+		}
+	}
+	return nil, fmt.Errorf("%d fragments for %d frames and no usable offset table", len(frags), nFrames)
+}
+
+// decodeFile decodes the needed frames of one file into dst.
+func decodeFile(h *header, pf pixelFormat, slots []int, sel []frameRef, dst []float32, plane int) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s: malformed pixel data (panic: %v)", h.path, r)
+		}
+	}()
+	payload, err := readPayload(h)
+	if err != nil {
+		return fmt.Errorf("%s: %w", h.path, err)
+	}
+	nFrames := max(1, h.ds.uint(tNumberOfFrames, 1))
+	bo := binary.ByteOrder(binary.LittleEndian)
+	if h.bigEnd {
+		bo = binary.BigEndian
+	}
+	var frameBytes [][]byte
+	native := h.pixLen >= 0
+	if native {
+		fb := pf.rows * pf.cols * pf.spp * pf.alloc / 8
+		if pf.photo == "YBR_FULL_422" && pf.spp == 3 {
+			fb = pf.rows * pf.cols * 2 * pf.alloc / 8
+		}
+		need := int64(fb) * int64(nFrames)
+		if int64(len(payload)) < need {
+			return fmt.Errorf("%s: PixelData holds %d bytes; %d frame(s) of %dx%dx%d at %d bits need %d",
+				h.path, len(payload), nFrames, pf.cols, pf.rows, pf.spp, pf.alloc, need)
+		}
+		for i := 0; i < nFrames; i++ {
+			frameBytes = append(frameBytes, payload[i*fb:(i+1)*fb])
+		}
+	} else {
+		bot, frags, err := fragments(payload, binary.LittleEndian)
+		if err != nil {
+			return fmt.Errorf("%s: %w", h.path, err)
+		}
+		frameBytes, err = frameData(bot, frags, nFrames, binary.LittleEndian, h.ts != tsRLE)
+		if err != nil {
+			return fmt.Errorf("%s: %w", h.path, err)
+		}
+	}
+	scratch := make([]int32, pf.rows*pf.cols*pf.spp)
+	for i, k := range slots {
+		if k < 0 || i >= len(frameBytes) {
+			continue
+		}
+		f := sel[k]
+		out := dst[k*plane : (k+1)*plane]
+		if err := decodeFrame(h, pf, frameBytes[i], bo, native, f, out, scratch); err != nil {
+			return fmt.Errorf("%s: frame %d: %w", h.path, i+1, err)
+		}
+	}
+	return nil
+}
+
+// decodeFrame turns one frame's bytes into physical values (grey) or RGB.
+func decodeFrame(h *header, pf pixelFormat, b []byte, bo binary.ByteOrder, native bool, f frameRef, out []float32, s []int32) error {
+	npx := pf.rows * pf.cols
+	photo := pf.photo
+	planar := pf.planar
+	switch {
+	case native:
+		if fastPath(pf, b, bo, f, out) {
+			return nil
+		}
+		if photo == "YBR_FULL_422" && pf.spp == 3 {
+			ybr422(b, s, pf)
+			photo = "YBR_FULL"
+			planar = 0
+		} else {
+			unpack(b, s, pf, bo, planar)
+		}
+	case h.ts == tsRLE:
+		raw, err := decodeRLE(b, pf.rows, pf.cols, pf.spp, pf.alloc/8)
+		if err != nil {
+			return err
+		}
+		unpack(raw, s, pf, binary.LittleEndian, 0)
+		planar = 0
+	case h.ts == tsJPEGLossless || h.ts == tsJPEGLossSV1:
+		img, err := decodeJPEGLossless(b, npx*pf.spp)
+		if err != nil {
+			return err
+		}
+		if img.w != pf.cols || img.h != pf.rows || img.comps != pf.spp {
+			return fmt.Errorf("JPEG is %dx%dx%d, header says %dx%dx%d", img.w, img.h, img.comps, pf.cols, pf.rows, pf.spp)
+		}
+		for i, v := range img.pix {
+			s[i] = signExtend(int32(v), pf)
+		}
+	case h.ts == tsJPEGBaseline || h.ts == tsJPEGExtended:
+		im, err := jpeg.Decode(bytes.NewReader(b))
+		if err != nil {
+			if h.ts == tsJPEGExtended {
+				return fmt.Errorf("%s: %v (12-bit JPEG extended is not supported; decompress with dcmdjpeg)", tsName(h.ts), err)
+			}
+			return fmt.Errorf("%s: %w", tsName(h.ts), err)
+		}
+		r := im.Bounds()
+		if r.Dx() != pf.cols || r.Dy() != pf.rows {
+			return fmt.Errorf("JPEG is %dx%d, header says %dx%d", r.Dx(), r.Dy(), pf.cols, pf.rows)
+		}
+		switch m := im.(type) {
+		case *image.Gray:
+			if pf.spp != 1 {
+				return errors.New("grey JPEG in a colour image")
+			}
+			for y := 0; y < pf.rows; y++ {
+				for x := 0; x < pf.cols; x++ {
+					s[y*pf.cols+x] = int32(m.Pix[y*m.Stride+x])
+				}
+			}
+		default:
+			if pf.spp != 3 {
+				return errors.New("colour JPEG in a grey image")
+			}
+			for y := 0; y < pf.rows; y++ {
+				for x := 0; x < pf.cols; x++ {
+					cr, cg, cb, _ := im.At(r.Min.X+x, r.Min.Y+y).RGBA()
+					i := 3 * (y*pf.cols + x)
+					s[i], s[i+1], s[i+2] = int32(cr>>8), int32(cg>>8), int32(cb>>8)
+				}
+			}
+			photo = "RGB" // the JPEG decoder already converted YCbCr
+		}
+	default:
+		return fmt.Errorf("transfer syntax %s is not supported", tsName(h.ts))
+	}
+	_ = planar
+	return finish(s, out, pf, photo, f, h)
+}
+
+// fastPath handles the common native 16-bit greyscale case without the scratch buffer.
+func fastPath(pf pixelFormat, b []byte, bo binary.ByteOrder, f frameRef, out []float32) bool {
+	if pf.spp != 1 || pf.alloc != 16 || pf.photo != "MONOCHROME2" || bo != binary.LittleEndian || pf.high != pf.stored-1 {
+		return false
+	}
+	n := len(out)
+	slope, inter := float32(f.slope), float32(f.inter)
+	b = b[:2*n]
+	switch {
+	case pf.rep == 1 && pf.stored == 16:
+		for i := 0; i < n; i++ {
+			out[i] = float32(int16(uint16(b[2*i])|uint16(b[2*i+1])<<8))*slope + inter
+		}
+	case pf.rep == 0 && pf.stored == 16:
+		for i := 0; i < n; i++ {
+			out[i] = float32(uint16(b[2*i])|uint16(b[2*i+1])<<8)*slope + inter
+		}
+	default:
+		shift := 32 - pf.stored
+		for i := 0; i < n; i++ {
+			v := int32(uint16(b[2*i]) | uint16(b[2*i+1])<<8)
+			if pf.rep == 1 {
+				v = (v << shift) >> shift
+			} else {
+				v &= 1<<pf.stored - 1
+			}
+			out[i] = float32(v)*slope + inter
+		}
+	}
+	return true
+}
+
+// signExtend applies bits stored / high bit and the pixel representation to a raw value.
+func signExtend(v int32, pf pixelFormat) int32 {
+	lowBit := pf.high + 1 - pf.stored
+	u := uint32(v) >> uint(lowBit)
+	if pf.stored < 32 {
+		u &= 1<<uint(pf.stored) - 1
+	}
+	if pf.rep == 1 && pf.stored < 32 {
+		sh := uint(32 - pf.stored)
+		return int32(u<<sh) >> sh
+	}
+	return int32(u)
+}
+
+// unpack reads native samples (interleaved output) from bytes.
+func unpack(b []byte, s []int32, pf pixelFormat, bo binary.ByteOrder, planar int) {
+	npx := pf.rows * pf.cols
+	bps := pf.alloc / 8
+	for p := 0; p < npx; p++ {
+		for c := 0; c < pf.spp; c++ {
+			var o int
+			if planar == 1 && pf.spp > 1 {
+				o = (c*npx + p) * bps
+			} else {
+				o = (p*pf.spp + c) * bps
+			}
+			var v int32
+			switch bps {
+			case 1:
+				v = int32(b[o])
+			case 2:
+				v = int32(bo.Uint16(b[o:]))
+			default:
+				v = int32(bo.Uint32(b[o:]))
+			}
+			s[p*pf.spp+c] = signExtend(v, pf)
+		}
+	}
+}
+
+// ybr422 expands native YBR_FULL_422 (Y0 Y1 Cb Cr per pixel pair) to interleaved YCbCr.
+func ybr422(b []byte, s []int32, pf pixelFormat) {
+	npx := pf.rows * pf.cols
+	for p := 0; p+1 < npx+1 && 2*p+3 < len(b)+1; p += 2 {
+		o := 2 * p
+		if o+3 >= len(b) {
+			break
+		}
+		y0, y1, cb, cr := int32(b[o]), int32(b[o+1]), int32(b[o+2]), int32(b[o+3])
+		s[3*p], s[3*p+1], s[3*p+2] = y0, cb, cr
+		if p+1 < npx {
+			s[3*p+3], s[3*p+4], s[3*p+5] = y1, cb, cr
+		}
+	}
+}
+
+func clamp255(x float64) float32 {
+	if x < 0 {
+		return 0
+	}
+	if x > 255 {
+		return 255
+	}
+	return float32(math.Round(x))
+}
+
+// finish applies the photometric interpretation and rescale.
+func finish(s []int32, out []float32, pf pixelFormat, photo string, f frameRef, h *header) error {
+	npx := pf.rows * pf.cols
+	switch photo {
+	case "MONOCHROME1", "MONOCHROME2":
+		if pf.spp != 1 {
+			return fmt.Errorf("%s with %d samples per pixel", photo, pf.spp)
+		}
+		var flip int32
+		inv := photo == "MONOCHROME1"
+		if inv {
+			// Invert within the stored range so bright means dense, as for MONOCHROME2.
+			if pf.rep == 1 {
+				flip = -1
+			} else {
+				flip = int32(uint32(1)<<uint(pf.stored) - 1)
+			}
+		}
+		for i := 0; i < npx; i++ {
+			v := s[i]
+			if inv {
+				v = flip - v
+			}
+			out[i] = float32(float64(v)*f.slope + f.inter)
+		}
+	case "RGB", "YBR_RCT", "YBR_ICT":
+		for i := 0; i < 3*npx; i++ {
+			out[i] = float32(s[i])
+		}
+	case "YBR_FULL", "YBR_FULL_422":
+		for p := 0; p < npx; p++ {
+			y, cb, cr := float64(s[3*p]), float64(s[3*p+1])-128, float64(s[3*p+2])-128
+			out[3*p] = clamp255(y + 1.402*cr)
+			out[3*p+1] = clamp255(y - 0.344136*cb - 0.714136*cr)
+			out[3*p+2] = clamp255(y + 1.772*cb)
+		}
+	case "PALETTE COLOR":
+		luts, err := palette(h.ds)
+		if err != nil {
+			return err
+		}
+		for p := 0; p < npx; p++ {
+			for c := 0; c < 3; c++ {
+				out[3*p+c] = luts[c].at(int(s[p]))
+			}
+		}
+	default:
+		return fmt.Errorf("photometric interpretation %q is not supported", photo)
+	}
+	return nil
+}
+
+type lut struct {
+	first int
+	vals  []float32
+}
+
+func (l lut) at(i int) float32 {
+	i -= l.first
+	if i < 0 {
+		i = 0
+	}
+	if i >= len(l.vals) {
+		i = len(l.vals) - 1
+	}
+	return l.vals[i]
+}
+
+// palette reads the red, green and blue lookup tables, scaled to 0..255.
+func palette(d *dataset) ([3]lut, error) {
+	var out [3]lut
+	if d.get(tSegRedLUT) != nil && d.get(tRedLUT) == nil {
+		return out, errors.New("segmented palette colour lookup tables are not supported")
+	}
+	descs := []tag{tRedDesc, tGreenDesc, tBlueDesc}
+	datas := []tag{tRedLUT, tGreenLUT, tBlueLUT}
+	for c := 0; c < 3; c++ {
+		desc := d.u16s(descs[c])
+		if len(desc) < 3 {
+			return out, fmt.Errorf("palette descriptor %v missing", descs[c])
+		}
+		n := desc[0]
+		if n == 0 {
+			n = 65536
+		}
+		bits := desc[2]
+		e := d.get(datas[c])
+		if e == nil {
+			return out, fmt.Errorf("palette data %v missing", datas[c])
+		}
+		vals := make([]float32, 0, n)
+		if bits == 8 && len(e.val) >= n && len(e.val) < 2*n {
+			for i := 0; i < n; i++ {
+				vals = append(vals, float32(e.val[i]))
+			}
+		} else {
+			if len(e.val) < 2*n {
+				return out, fmt.Errorf("palette %v holds %d bytes for %d entries", datas[c], len(e.val), n)
+			}
+			scale := float32(1)
+			if bits == 16 {
+				scale = 1.0 / 257
+			}
+			for i := 0; i < n; i++ {
+				vals = append(vals, float32(d.bo.Uint16(e.val[2*i:]))*scale)
+			}
+		}
+		out[c] = lut{first: int(int16(desc[1])), vals: vals}
+		if desc[1] >= 0 && d.get(descs[c]).vr != "SS" {
+			out[c].first = desc[1]
+		}
+	}
+	return out, nil
+}
+
+// dataType names the source datatype of the physical values.
+func dataType(pf pixelFormat, channels int, sel []frameRef) string {
+	if channels == 3 {
+		return "rgb24"
+	}
+	integral := true
+	for _, f := range sel {
+		if f.slope != math.Trunc(f.slope) || f.inter != math.Trunc(f.inter) {
+			integral = false
+		}
+	}
+	if !integral {
+		return "float32"
+	}
+	f := sel[0]
+	lo, hi := 0.0, math.Exp2(float64(pf.stored))-1
+	if pf.rep == 1 {
+		lo, hi = -math.Exp2(float64(pf.stored-1)), math.Exp2(float64(pf.stored-1))-1
+	}
+	a, b := lo*f.slope+f.inter, hi*f.slope+f.inter
+	lo, hi = math.Min(a, b), math.Max(a, b)
+	switch {
+	case lo >= 0 && hi <= 255:
+		return "uint8"
+	case lo >= -32768 && hi <= 32767:
+		return "int16"
+	case lo >= 0 && hi <= 65535:
+		return "uint16"
+	case lo >= -(1<<31) && hi < 1<<31:
+		return "int32"
+	}
+	return "float32"
+}
+
+// window: the file's WindowCenter/Width, else CT 40/400, else the 1st..99th percentiles.
+func window(v *volumeT, sel []frameRef, pf pixelFormat) [2]float64 {
+	f := sel[len(sel)/2]
+	if f.hasWin && v.Channels == 1 {
+		if pf.photo == "MONOCHROME1" {
+			// The pixels were inverted: out' = slope*flip + 2*intercept - out.
+			flip := -1.0
+			if pf.rep == 0 {
+				flip = math.Exp2(float64(pf.stored)) - 1
+			}
+			return [2]float64{f.slope*flip + 2*f.inter - f.wc, f.ww}
+		}
+		return [2]float64{f.wc, f.ww}
+	}
+	if v.Channels == 3 {
+		return [2]float64{127.5, 255}
+	}
+	if v.Modality == "CT" {
+		return [2]float64{40, 400}
+	}
+	return volume.PercentileWindow(v.Data, 1, 0.5, 99.5)
+}
