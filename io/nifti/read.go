@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/klauspost/pgzip"
+	kgzip "github.com/klauspost/compress/gzip"
 
 	"github.com/medsa/medsa/io/volume"
 )
@@ -122,7 +122,7 @@ func decompress(r io.Reader, size int64) (io.Reader, func(), int64, error) {
 	if !isGzip(magic) {
 		return br, func() {}, size, nil
 	}
-	zr, err := pgzip.NewReaderN(br, 1<<20, 4)
+	zr, err := kgzip.NewReader(br)
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("gzip: %w", err)
 	}
