@@ -1,0 +1,691 @@
+// Package viewer holds medsa's Fyne widgets: the slice view draws one slice
+// of a volume with its label overlay, prompt glyphs and the model's preview,
+// and turns pointer events into tool gestures of the interaction package. It
+// owns no annotation state: that lives in interaction.Session.
+package viewer
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"math"
+	"sync"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/medsa/medsa/interaction"
+	"github.com/medsa/medsa/io/volume"
+	"github.com/medsa/medsa/viewer/render"
+)
+
+// Readout describes the voxel under the cursor.
+type Readout struct {
+	Inside    bool
+	Voxel     [3]int
+	World     [3]float64
+	Value     []float32 // one value per channel
+	Label     uint16
+	LabelName string
+	Unit      string // "HU" for CT
+}
+
+func (r Readout) String() string {
+	if !r.Inside {
+		return ""
+	}
+	val := ""
+	if len(r.Value) == 1 {
+		val = fmt.Sprintf("%.6g", r.Value[0])
+		if r.Unit != "" {
+			val += " " + r.Unit
+		}
+	} else {
+		val = fmt.Sprintf("%v", r.Value)
+	}
+	s := fmt.Sprintf("(%d, %d, %d)  %.1f, %.1f, %.1f mm  %s", r.Voxel[0], r.Voxel[1], r.Voxel[2], r.World[0], r.World[1], r.World[2], val)
+	if r.Label != 0 {
+		s += "  " + r.LabelName
+	}
+	return s
+}
+
+// FrameStats count rendered frames (for the scrolling benchmark).
+type FrameStats struct {
+	Frames   int
+	RenderNS int64 // total time in the raster generator
+}
+
+// SliceView is the slice widget.
+type SliceView struct {
+	widget.BaseWidget
+
+	Sess *interaction.Session
+	Ctrl *interaction.Controller
+
+	// Callbacks (called on the UI goroutine).
+	OnPrompt  func(k interaction.SliceKey)            // prompts changed: ask the model
+	OnSlice   func(k interaction.SliceKey, dir int)   // slice changed (dir +1/-1/0)
+	OnCursor  func(r Readout)                         // pointer moved
+	OnWindow  func(w [2]float64)                      // window/level changed
+	OnEdited  func()                                  // brush/eraser changed labels
+	OnKey     func(ev *fyne.KeyEvent) bool            // key typed while the view has focus
+	OnError   func(err error)                         // a gesture was refused
+	CtrlHeld  func() bool                             // overrides the driver's modifier state (tests)
+	Now       func() time.Time                        // clock (tests)
+	LastFrame func(img image.Image, stats FrameStats) // optional frame hook
+
+	mu      sync.Mutex
+	plane   volume.Plane
+	index   map[volume.Plane]int
+	window  [2]float64
+	views   map[volume.Plane]*render.View
+	fitted  map[volume.Plane]bool
+	slice   *volume.Slice
+	sliceK  interaction.SliceKey
+	sliceOK bool
+	img     *image.RGBA
+	screen  *image.RGBA
+	stats   FrameStats
+
+	btn       desktop.MouseButton
+	wlStart   fyne.Position
+	wlWin     [2]float64
+	wlActive  bool
+	panLast   fyne.Position
+	cursor    fyne.Position
+	cursorIn  bool
+	raster    *canvas.Raster
+	letters   [4]*canvas.Text
+	info      *canvas.Text
+	size      fyne.Size
+	focused   bool
+	photo     bool
+	unitLabel string
+}
+
+// NewSliceView shows sess's volume on the axial plane (the only plane of a 2D image).
+func NewSliceView(sess *interaction.Session, ctrl *interaction.Controller) *SliceView {
+	v := sess.Volume()
+	sv := &SliceView{Sess: sess, Ctrl: ctrl, index: map[volume.Plane]int{}, views: map[volume.Plane]*render.View{},
+		fitted: map[volume.Plane]bool{}, window: v.Window}
+	if v.Window[1] <= 0 {
+		sv.window = render.AutoWindow(v.Data, v.Channels)
+	}
+	sv.photo = v.Channels == 3 || (v.Is2D() && v.Modality != "CT" && v.Modality != "MR")
+	if v.Modality == "CT" {
+		sv.unitLabel = "HU"
+	}
+	for _, p := range []volume.Plane{volume.Axial, volume.Coronal, volume.Sagittal} {
+		sv.index[p] = v.NumSlices(p) / 2
+		sv.fitted[p] = true
+	}
+	sv.ExtendBaseWidget(sv)
+	return sv
+}
+
+// --- state accessors ---
+
+// Key is the slice shown.
+func (sv *SliceView) Key() interaction.SliceKey {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	return interaction.SliceKey{Plane: sv.plane, Index: sv.index[sv.plane]}
+}
+
+// NumSlices along the current plane.
+func (sv *SliceView) NumSlices() int { return sv.Sess.Volume().NumSlices(sv.Plane()) }
+
+// Plane shown.
+func (sv *SliceView) Plane() volume.Plane {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	return sv.plane
+}
+
+// SetPlane switches the plane (2D images have only axial).
+func (sv *SliceView) SetPlane(p volume.Plane) {
+	if sv.Sess.Volume().Is2D() {
+		p = volume.Axial
+	}
+	sv.mu.Lock()
+	sv.plane = p
+	sv.mu.Unlock()
+	sv.Refresh()
+	if sv.OnSlice != nil {
+		sv.OnSlice(sv.Key(), 0)
+	}
+}
+
+// SetIndex shows slice idx (clamped) of the current plane.
+func (sv *SliceView) SetIndex(idx int) {
+	n := sv.NumSlices()
+	idx = max(0, min(idx, n-1))
+	sv.mu.Lock()
+	old := sv.index[sv.plane]
+	sv.index[sv.plane] = idx
+	sv.mu.Unlock()
+	if old == idx {
+		return
+	}
+	sv.Refresh()
+	if sv.OnSlice != nil {
+		dir := 1
+		if idx < old {
+			dir = -1
+		}
+		sv.OnSlice(sv.Key(), dir)
+	}
+}
+
+// Step scrolls by d slices.
+func (sv *SliceView) Step(d int) { sv.SetIndex(sv.Key().Index + d) }
+
+// Window returns the display window (center, width).
+func (sv *SliceView) Window() [2]float64 {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	return sv.window
+}
+
+// SetWindow sets the display window (width at least 1).
+func (sv *SliceView) SetWindow(w [2]float64) {
+	w[1] = math.Max(w[1], 1)
+	sv.mu.Lock()
+	sv.window = w
+	sv.mu.Unlock()
+	sv.Refresh()
+	if sv.OnWindow != nil {
+		sv.OnWindow(w)
+	}
+}
+
+// IsPhoto reports a colour or 2D photo shown as stored (no W/L, no orientation letters).
+func (sv *SliceView) IsPhoto() bool { return sv.photo }
+
+// view returns the current plane's view transform, sized to the widget (lock held).
+func (sv *SliceView) viewLocked() *render.View {
+	p := sv.plane
+	v, ok := sv.views[p]
+	vol := sv.Sess.Volume()
+	if !ok {
+		axis := vol.Affine.PlaneAxis(p, vol.Size)
+		ua, va := volume.SliceAxes(axis)
+		sp := vol.Spacing()
+		v = &render.View{W: vol.Size[ua], H: vol.Size[va], Spacing: [2]float64{sp[ua], sp[va]},
+			O: render.Orient(vol.Affine, p, ua, va, sv.photo)}
+		if vol.Channels == 3 || sv.photo {
+			v.Spacing = [2]float64{1, 1} // photos: square pixels unless the reader knew better
+			if sp[ua] > 0 && sp[va] > 0 && sp[ua] != 1 {
+				v.Spacing = [2]float64{sp[ua], sp[va]}
+			}
+		}
+		sv.views[p] = v
+	}
+	if v.ViewW != float64(sv.size.Width) || v.ViewH != float64(sv.size.Height) {
+		v.ViewW, v.ViewH = float64(sv.size.Width), float64(sv.size.Height)
+		if sv.fitted[p] {
+			v.Fit()
+		}
+	}
+	return v
+}
+
+// View returns a copy of the current view transform (Fyne units).
+func (sv *SliceView) View() render.View {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	return *sv.viewLocked()
+}
+
+// Fit fits the slice to the view.
+func (sv *SliceView) Fit() {
+	sv.mu.Lock()
+	sv.fitted[sv.plane] = true
+	sv.viewLocked().Fit()
+	sv.mu.Unlock()
+	sv.Refresh()
+}
+
+// OneToOne shows one screen pixel per image pixel.
+func (sv *SliceView) OneToOne() {
+	sv.mu.Lock()
+	sv.fitted[sv.plane] = false
+	sv.viewLocked().OneToOne()
+	sv.mu.Unlock()
+	sv.Refresh()
+}
+
+// ZoomAt zooms by f around pos.
+func (sv *SliceView) ZoomAt(pos fyne.Position, f float64) {
+	sv.mu.Lock()
+	sv.fitted[sv.plane] = false
+	sv.viewLocked().ZoomAt(float64(pos.X), float64(pos.Y), f)
+	sv.mu.Unlock()
+	sv.Refresh()
+}
+
+// ToSlice maps a widget position to slice pixel coordinates.
+func (sv *SliceView) ToSlice(pos fyne.Position) (u, v float64, ok bool) {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	return sv.viewLocked().ScreenToSlice(float64(pos.X), float64(pos.Y))
+}
+
+// ToScreen maps slice pixel (u, v)'s centre to a widget position.
+func (sv *SliceView) ToScreen(u, v int) fyne.Position {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	x, y := sv.viewLocked().SliceToScreen(float64(u)+0.5, float64(v)+0.5)
+	return fyne.NewPos(float32(x), float32(y))
+}
+
+// Stats returns the frame counters.
+func (sv *SliceView) Stats() FrameStats {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	return sv.stats
+}
+
+// --- rendering ---
+
+// CreateRenderer implements fyne.Widget.
+func (sv *SliceView) CreateRenderer() fyne.WidgetRenderer {
+	sv.raster = canvas.NewRaster(sv.generate)
+	sv.raster.ScaleMode = canvas.ImageScalePixels
+	objs := []fyne.CanvasObject{sv.raster}
+	for i := range sv.letters {
+		t := canvas.NewText("", color.RGBA{255, 220, 80, 255})
+		t.TextStyle.Bold = true
+		t.TextSize = 15
+		sv.letters[i] = t
+		objs = append(objs, t)
+	}
+	sv.info = canvas.NewText("", color.RGBA{200, 200, 200, 255})
+	sv.info.TextSize = 12
+	objs = append(objs, sv.info)
+	return &sliceRenderer{sv: sv, objs: objs}
+}
+
+type sliceRenderer struct {
+	sv   *SliceView
+	objs []fyne.CanvasObject
+}
+
+func (r *sliceRenderer) Destroy() {}
+
+func (r *sliceRenderer) Objects() []fyne.CanvasObject { return r.objs }
+
+func (r *sliceRenderer) MinSize() fyne.Size { return fyne.NewSize(200, 200) }
+
+func (r *sliceRenderer) Layout(s fyne.Size) {
+	sv := r.sv
+	sv.mu.Lock()
+	sv.size = s
+	sv.mu.Unlock()
+	sv.raster.Resize(s)
+	sv.raster.Move(fyne.NewPos(0, 0))
+	for i, t := range sv.letters {
+		ms := t.MinSize()
+		var p fyne.Position
+		switch i {
+		case 0:
+			p = fyne.NewPos(6, (s.Height-ms.Height)/2)
+		case 1:
+			p = fyne.NewPos(s.Width-ms.Width-6, (s.Height-ms.Height)/2)
+		case 2:
+			p = fyne.NewPos((s.Width-ms.Width)/2, 4)
+		case 3:
+			p = fyne.NewPos((s.Width-ms.Width)/2, s.Height-ms.Height-4)
+		}
+		t.Move(p)
+		t.Resize(ms)
+	}
+	sv.info.Move(fyne.NewPos(6, 4))
+	sv.info.Resize(sv.info.MinSize())
+}
+
+func (r *sliceRenderer) Refresh() {
+	sv := r.sv
+	sv.mu.Lock()
+	v := sv.viewLocked()
+	k := interaction.SliceKey{Plane: sv.plane, Index: sv.index[sv.plane]}
+	w := sv.window
+	sv.mu.Unlock()
+	for i, t := range sv.letters {
+		t.Text = v.O.Letters[i]
+	}
+	n := sv.Sess.Volume().NumSlices(k.Plane)
+	txt := fmt.Sprintf("%s %d/%d", k.Plane, k.Index+1, n)
+	if sv.Sess.Volume().Is2D() {
+		txt = ""
+	}
+	if !sv.photo && sv.Sess.Volume().Channels == 1 {
+		txt += fmt.Sprintf("   W %.0f L %.0f", w[1], w[0])
+	}
+	sv.info.Text = txt
+	r.Layout(sv.Size())
+	for _, o := range r.objs {
+		o.Refresh()
+	}
+}
+
+var bg = color.RGBA{0, 0, 0, 255}
+
+// generate is the raster's pixel path: window the slice, blend labels and
+// preview, sample through the view, draw the prompts. w, h are device pixels.
+func (sv *SliceView) generate(w, h int) image.Image {
+	t0 := time.Now()
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if w <= 0 || h <= 0 {
+		return image.NewRGBA(image.Rect(0, 0, 1, 1))
+	}
+	k := interaction.SliceKey{Plane: sv.plane, Index: sv.index[sv.plane]}
+	vol := sv.Sess.Volume()
+	if !sv.sliceOK || sv.sliceK != k {
+		s, err := vol.Slice(k.Plane, k.Index)
+		if err != nil {
+			return image.NewRGBA(image.Rect(0, 0, w, h))
+		}
+		sv.slice, sv.sliceK, sv.sliceOK = s, k, true
+	}
+	s := sv.slice
+	ly := &render.Layers{PreviewColor: [3]uint8{255, 230, 0}}
+	labs := sv.Sess.Labels()
+	maxV := uint16(0)
+	for _, l := range labs {
+		maxV = max(maxV, l.Value)
+	}
+	ly.Styles = make([]render.Style, int(maxV)+1)
+	for _, l := range labs {
+		if l.Visible {
+			ly.Styles[l.Value] = render.Style{Color: l.Color, Alpha: uint8(l.Opacity*255 + 0.5), Outline: true}
+		}
+	}
+	sv.Sess.Lock()
+	ly.Labels = sv.Sess.LabelMap().SliceLabels(s.Axis, s.Index)
+	sv.Sess.Unlock()
+	if pk, mask, _, _, _ := sv.Sess.Preview(); mask != nil && pk == k {
+		ly.Preview = mask
+	}
+	sv.img = render.Slice(sv.img, s, sv.window, ly)
+
+	if sv.screen == nil || sv.screen.Rect.Dx() != w || sv.screen.Rect.Dy() != h {
+		sv.screen = image.NewRGBA(image.Rect(0, 0, w, h))
+	}
+	// The view is in Fyne units; the raster in device pixels.
+	v := *sv.viewLocked()
+	scale := 1.0
+	if sv.size.Width > 0 {
+		scale = float64(w) / float64(sv.size.Width)
+	}
+	v.ViewW, v.ViewH = float64(w), float64(h)
+	v.Zoom *= scale
+	v.PanX *= scale
+	v.PanY *= scale
+	render.Compose(sv.screen, sv.img, &v, bg)
+
+	// Prompts of this slice, the rubber band and the brush cursor.
+	p, _ := sv.Sess.Prompts(k)
+	if p.Box != nil {
+		x0, y0 := v.SliceToScreen(p.Box.U0+0.5, p.Box.V0+0.5)
+		x1, y1 := v.SliceToScreen(p.Box.U1+0.5, p.Box.V1+0.5)
+		render.StrokeRect(sv.screen, int(x0), int(y0), int(x1), int(y1), 2, color.RGBA{80, 200, 255, 255})
+	}
+	if rb, ok := sv.Ctrl.RubberBand(); ok && sv.Ctrl.S == sv.Sess {
+		x0, y0 := v.SliceToScreen(rb.U0+0.5, rb.V0+0.5)
+		x1, y1 := v.SliceToScreen(rb.U1+0.5, rb.V1+0.5)
+		render.StrokeRect(sv.screen, int(x0), int(y0), int(x1), int(y1), 1, color.RGBA{255, 255, 255, 255})
+	}
+	for _, pt := range p.Points {
+		x, y := v.SliceToScreen(pt.U+0.5, pt.V+0.5)
+		render.Marker(sv.screen, x, y, pt.Positive)
+	}
+	if sv.cursorIn && (sv.Ctrl.Tool == interaction.ToolBrush || sv.Ctrl.Tool == interaction.ToolEraser) {
+		r := sv.Ctrl.Radius * s.Spacing[0] * v.Zoom
+		render.Circle(sv.screen, float64(sv.cursor.X)*scale, float64(sv.cursor.Y)*scale, r, color.RGBA{255, 255, 255, 255})
+	}
+	sv.stats.Frames++
+	sv.stats.RenderNS += time.Since(t0).Nanoseconds()
+	if sv.LastFrame != nil {
+		sv.LastFrame(sv.screen, sv.stats)
+	}
+	return sv.screen
+}
+
+// InvalidateSlice drops the cached slice (after the volume changed).
+func (sv *SliceView) InvalidateSlice() {
+	sv.mu.Lock()
+	sv.sliceOK = false
+	sv.mu.Unlock()
+}
+
+// --- input ---
+
+func (sv *SliceView) ctrlDown() bool {
+	if sv.CtrlHeld != nil {
+		return sv.CtrlHeld()
+	}
+	if d, ok := fyne.CurrentApp().Driver().(desktop.Driver); ok {
+		return d.CurrentKeyModifiers()&(fyne.KeyModifierControl|fyne.KeyModifierSuper) != 0
+	}
+	return false
+}
+
+// Scrolled: wheel scrolls slices; Ctrl+wheel zooms around the pointer.
+func (sv *SliceView) Scrolled(ev *fyne.ScrollEvent) {
+	d := ev.Scrolled.DY
+	if d == 0 {
+		return
+	}
+	if sv.ctrlDown() {
+		f := 1.15
+		if d < 0 {
+			f = 1 / f
+		}
+		sv.ZoomAt(ev.Position, f)
+		return
+	}
+	if d > 0 {
+		sv.Step(1)
+	} else {
+		sv.Step(-1)
+	}
+}
+
+// updateDragThreshold keeps the click/drag threshold at 4 screen pixels.
+func (sv *SliceView) updateDragThreshold() {
+	sv.mu.Lock()
+	v := sv.viewLocked()
+	th := 4 / (v.Zoom * v.Spacing[0])
+	sv.mu.Unlock()
+	sv.Ctrl.DragThreshold = th
+}
+
+// MouseDown starts a gesture: left = tool, right = negative point or W/L drag, middle = pan.
+func (sv *SliceView) MouseDown(ev *desktop.MouseEvent) {
+	if c := fyne.CurrentApp().Driver().CanvasForObject(sv); c != nil && !sv.focused {
+		c.Focus(sv)
+	}
+	sv.btn = ev.Button
+	sv.updateDragThreshold()
+	switch ev.Button {
+	case desktop.MouseButtonPrimary, desktop.MouseButtonSecondary:
+		u, v, ok := sv.ToSlice(ev.Position)
+		if ev.Button == desktop.MouseButtonSecondary {
+			sv.wlStart, sv.wlWin, sv.wlActive = ev.Position, sv.Window(), false
+		}
+		if !ok {
+			return
+		}
+		b := interaction.Left
+		if ev.Button == desktop.MouseButtonSecondary {
+			b = interaction.Right
+		}
+		if sv.Ctrl.Press(sv.Key(), math.Floor(u), math.Floor(v), b, ev.Modifier&fyne.KeyModifierShift != 0) == interaction.LabelsEdited {
+			sv.Refresh()
+		}
+	case desktop.MouseButtonTertiary:
+		sv.panLast = ev.Position
+	}
+}
+
+// Dragged moves a left-button gesture (box, brush) or pans with the middle button.
+func (sv *SliceView) Dragged(ev *fyne.DragEvent) {
+	sv.mu.Lock()
+	sv.cursor, sv.cursorIn = ev.Position, true
+	sv.mu.Unlock()
+	switch sv.btn {
+	case desktop.MouseButtonTertiary:
+		sv.mu.Lock()
+		v := sv.viewLocked()
+		v.PanX += float64(ev.Position.X - sv.panLast.X)
+		v.PanY += float64(ev.Position.Y - sv.panLast.Y)
+		sv.fitted[sv.plane] = false
+		sv.panLast = ev.Position
+		sv.mu.Unlock()
+		sv.Refresh()
+	default:
+		if !sv.Ctrl.Busy() {
+			return
+		}
+		u, v, _ := sv.ToSlice(ev.Position)
+		if sv.Ctrl.Move(math.Floor(u), math.Floor(v)) != interaction.Nothing {
+			sv.Refresh()
+		}
+	}
+}
+
+// DragEnd is handled by MouseUp.
+func (sv *SliceView) DragEnd() {}
+
+// MouseUp ends a gesture.
+func (sv *SliceView) MouseUp(ev *desktop.MouseEvent) {
+	btn := sv.btn
+	sv.btn = 0
+	if btn == desktop.MouseButtonSecondary && sv.wlActive {
+		sv.wlActive = false
+		sv.Ctrl.Cancel()
+		return
+	}
+	if btn != desktop.MouseButtonPrimary && btn != desktop.MouseButtonSecondary || !sv.Ctrl.Busy() {
+		return
+	}
+	u, v, _ := sv.ToSlice(ev.Position)
+	out, err := sv.Ctrl.Release(math.Floor(u), math.Floor(v))
+	if err != nil && sv.OnError != nil {
+		sv.OnError(err)
+	}
+	sv.Refresh()
+	switch out {
+	case interaction.PromptChanged:
+		if sv.OnPrompt != nil {
+			sv.OnPrompt(sv.Key())
+		}
+	case interaction.LabelsEdited:
+		if sv.OnEdited != nil {
+			sv.OnEdited()
+		}
+	}
+}
+
+// MouseIn implements desktop.Hoverable.
+func (sv *SliceView) MouseIn(ev *desktop.MouseEvent) { sv.MouseMoved(ev) }
+
+// MouseOut implements desktop.Hoverable.
+func (sv *SliceView) MouseOut() {
+	sv.mu.Lock()
+	sv.cursorIn = false
+	sv.mu.Unlock()
+	if sv.OnCursor != nil {
+		sv.OnCursor(Readout{})
+	}
+}
+
+// MouseMoved updates the readout; with the right button held it adjusts W/L
+// (horizontal: width, vertical: level).
+func (sv *SliceView) MouseMoved(ev *desktop.MouseEvent) {
+	sv.mu.Lock()
+	sv.cursor, sv.cursorIn = ev.Position, true
+	sv.mu.Unlock()
+	if sv.btn == desktop.MouseButtonSecondary && !sv.photo {
+		dx, dy := ev.Position.X-sv.wlStart.X, ev.Position.Y-sv.wlStart.Y
+		if sv.wlActive || math.Abs(float64(dx)) > 4 || math.Abs(float64(dy)) > 4 {
+			if !sv.wlActive {
+				sv.Ctrl.Cancel()
+			}
+			sv.wlActive = true
+			k := math.Max(sv.wlWin[1], 1) / 200 // a 200-pixel drag doubles the width
+			sv.SetWindow([2]float64{sv.wlWin[0] - float64(dy)*k, sv.wlWin[1] + float64(dx)*k})
+		}
+	}
+	if sv.Ctrl.Tool == interaction.ToolBrush || sv.Ctrl.Tool == interaction.ToolEraser {
+		sv.Refresh()
+	}
+	if sv.OnCursor != nil {
+		sv.OnCursor(sv.ReadoutAt(ev.Position))
+	}
+}
+
+// ReadoutAt describes the voxel under widget position pos.
+func (sv *SliceView) ReadoutAt(pos fyne.Position) Readout {
+	u, v, ok := sv.ToSlice(pos)
+	if !ok {
+		return Readout{}
+	}
+	k := sv.Key()
+	vol := sv.Sess.Volume()
+	axis := vol.Affine.PlaneAxis(k.Plane, vol.Size)
+	ua, va := volume.SliceAxes(axis)
+	var p [3]int
+	p[axis], p[ua], p[va] = k.Index, int(u), int(v)
+	r := Readout{Inside: true, Voxel: p, Unit: sv.unitLabel}
+	r.World = vol.Affine.Apply([3]float64{float64(p[0]), float64(p[1]), float64(p[2])})
+	for c := 0; c < vol.Channels; c++ {
+		r.Value = append(r.Value, vol.At(p[0], p[1], p[2], c))
+	}
+	r.Label = sv.Sess.LabelAt(p)
+	if l, ok := sv.Sess.Label(r.Label); ok {
+		r.LabelName = l.Name
+	}
+	return r
+}
+
+// --- focus and keys ---
+
+// FocusGained implements fyne.Focusable.
+func (sv *SliceView) FocusGained() { sv.focused = true }
+
+// FocusLost implements fyne.Focusable.
+func (sv *SliceView) FocusLost() { sv.focused = false }
+
+// TypedRune implements fyne.Focusable.
+func (sv *SliceView) TypedRune(rune) {}
+
+// AcceptsTab keeps Tab for cycling candidates instead of moving focus.
+func (sv *SliceView) AcceptsTab() bool { return true }
+
+// TypedKey: arrows and PgUp/PgDn scroll; the rest goes to OnKey.
+func (sv *SliceView) TypedKey(ev *fyne.KeyEvent) {
+	if sv.OnKey != nil && sv.OnKey(ev) {
+		return
+	}
+	switch ev.Name {
+	case fyne.KeyUp, fyne.KeyRight:
+		sv.Step(1)
+	case fyne.KeyDown, fyne.KeyLeft:
+		sv.Step(-1)
+	case fyne.KeyPageUp:
+		sv.Step(10)
+	case fyne.KeyPageDown:
+		sv.Step(-10)
+	case fyne.KeyHome:
+		sv.SetIndex(0)
+	case fyne.KeyEnd:
+		sv.SetIndex(sv.NumSlices() - 1)
+	}
+}
