@@ -3,9 +3,9 @@ package viewer
 import (
 	"image"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
-	"math"
 	"testing"
 
 	"fyne.io/fyne/v2"
