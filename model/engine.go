@@ -108,12 +108,18 @@ func Open(dir string, opt Options) (*Engine, error) {
 	e.prov = ProviderInfo{Requested: opt.Device, Threads: opt.Threads, Library: lib}
 	useCUDA := opt.Device != "cpu"
 	if useCUDA {
-		if err := e.createSessions(true); err != nil {
-			e.destroySessions()
-			if opt.Device == "cuda" {
-				return nil, fmt.Errorf("model: device cuda: %s (use --device auto or cpu, or a GPU build of onnxruntime: make gpu)", cudaReason(err))
+		reason := cudaPreflight(lib)
+		if reason == "" {
+			if err := e.createSessions(true); err != nil {
+				e.destroySessions()
+				reason = cudaReason(err)
 			}
-			e.prov.FallbackReason = cudaReason(err)
+		}
+		if reason != "" {
+			if opt.Device == "cuda" {
+				return nil, fmt.Errorf("model: device cuda: %s (use --device auto or cpu, or a GPU build of onnxruntime: make gpu)", reason)
+			}
+			e.prov.FallbackReason = reason
 			useCUDA = false
 		} else {
 			e.prov.Name = "CUDA"
@@ -278,7 +284,7 @@ func (e *Engine) embedding(ctx context.Context, ref SliceRef) (emb []float32, g 
 		if e.isClosed() {
 			return nil, g, ErrClosed
 		}
-		j, owner := e.sched.claim(k, ref, false)
+		j, owner := e.sched.claim(ctx, k, ref, false)
 		if owner {
 			err := e.runJob(j)
 			e.sched.finish(j, err)

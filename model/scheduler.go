@@ -52,7 +52,7 @@ func (s *scheduler) signal() {
 // claim returns the in-flight job for k (owner false: wait on it) or a new job
 // the caller must run and finish (owner true). A foreground claim preempts a
 // background encode of another slice.
-func (s *scheduler) claim(k CacheKey, ref SliceRef, background bool) (*job, bool) {
+func (s *scheduler) claim(ctx context.Context, k CacheKey, ref SliceRef, background bool) (*job, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if j, ok := s.inflight[k]; ok {
@@ -61,8 +61,11 @@ func (s *scheduler) claim(k CacheKey, ref SliceRef, background bool) (*job, bool
 		}
 		return j, false
 	}
-	ctx, cancel := context.WithCancel(s.e.closeCtx)
-	j := &job{key: k, ref: ref, ctx: ctx, cancel: cancel, done: make(chan struct{}), background: background}
+	// The job ends with the caller's context or with the engine.
+	jctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(s.e.closeCtx, cancel)
+	j := &job{key: k, ref: ref, ctx: jctx, done: make(chan struct{}), background: background,
+		cancel: func() { stop(); cancel() }}
 	s.inflight[k] = j
 	if !background && s.running != nil && s.running.waiters == 0 {
 		s.running.preempted = true

@@ -2,8 +2,8 @@
 """Generates testdata/tinymodel/: a tiny model that satisfies docs/MANIFEST.md.
 
 The weights are random (seeded) but the decoder is built so its masks follow the
-prompts and the image: inside a box or near a positive click, where the windowed
-image is bright enough, the logits are positive. That keeps engine tests (prompts,
+prompts and the image: inside a box or near a positive click AND where the
+windowed image is bright enough, the logits are positive. That keeps engine tests (prompts,
 refinement, propagation that stops when the structure ends) meaningful without a
 trained model. It also writes a golden case in the testdata/golden layout so the
 Go golden test can run against this model.
@@ -87,8 +87,10 @@ class Decoder(nn.Module):
         x1 = (x * br).sum()
         y1 = (y * br).sum()
         inside = torch.sigmoid(self.gx - x0) * torch.sigmoid(x1 - self.gx) * torch.sigmoid(self.gy - y0) * torch.sigmoid(y1 - self.gy)
-        prompt = 8.0 * clicks + has_box * (10.0 * inside - 2.0) - 6.0
-        logits = prompt + 2.0 * (bright + 0.5) + 0.3 * self.mix(up) + 0.5 * has_mask_input.view(1, 1, 1, 1) * mask_input
+        prompt = 8.0 * clicks + has_box * (10.0 * inside - 2.0) - 4.0
+        # Inside the prompt AND bright enough (window-normalised intensity > 0.25).
+        image = 4.0 * (bright + 1.0)
+        logits = torch.minimum(prompt, image) + 0.3 * self.mix(up) + 0.5 * has_mask_input.view(1, 1, 1, 1) * mask_input
         low_res_masks = logits
         iou_predictions = torch.sigmoid(self.iou(torch.tanh(logits.mean(dim=(2, 3)))))
         h = orig_im_size[0].to(torch.int64)

@@ -1,0 +1,574 @@
+package model
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/medsa/medsa/io/volume"
+)
+
+// copyModel copies the tiny model into a temp dir and applies edit to its manifest (as a map).
+func copyModel(t *testing.T, edit func(m map[string]any, dir string)) string {
+	t.Helper()
+	src := tinyDir(t)
+	dst := t.TempDir()
+	for _, f := range []string{"manifest.json", "encoder.onnx", "decoder.onnx", "encoder3d.onnx"} {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if edit != nil {
+		b, _ := os.ReadFile(filepath.Join(dst, "manifest.json"))
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		edit(m, dst)
+		b, _ = json.Marshal(m)
+		if err := os.WriteFile(filepath.Join(dst, "manifest.json"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+func TestManifestErrors(t *testing.T) {
+	sub := func(m map[string]any, keys ...string) map[string]any {
+		for _, k := range keys {
+			m = m[k].(map[string]any)
+		}
+		return m
+	}
+	cases := []struct {
+		name string
+		edit func(m map[string]any, dir string)
+		want []string // substrings of the error
+	}{
+		{"missing file", func(m map[string]any, dir string) { os.Remove(filepath.Join(dir, "decoder.onnx")) },
+			[]string{"files.decoder", "decoder.onnx", "no such file"}},
+		{"wrong hash", func(m map[string]any, dir string) {
+			sub(m, "files", "encoder")["sha256"] = strings.Repeat("0", 64)
+		}, []string{"files.encoder", "sha256", "encoder.onnx"}},
+		{"corrupt file", func(m map[string]any, dir string) {
+			os.WriteFile(filepath.Join(dir, "encoder3d.onnx"), []byte("not onnx"), 0o644)
+		}, []string{"files.encoder3d", "sha256"}},
+		{"wrong tensor name", func(m map[string]any, dir string) {
+			sub(m, "tensors", "encoder")["inputs"] = []string{"pixels"}
+		}, []string{"tensors.encoder", `"pixels"`, "encoder.onnx", "image"}},
+		{"wrong decoder output", func(m map[string]any, dir string) {
+			sub(m, "tensors", "decoder")["outputs"] = []string{"masks", "scores", "low_res_masks"}
+		}, []string{"tensors", "decoder.outputs"}},
+		{"missing key", func(m map[string]any, dir string) { delete(m, "input_size") }, []string{`missing key "input_size"`}},
+		{"bad format", func(m map[string]any, dir string) { m["format"] = "sam/2" }, []string{`"format"`, "sam/2"}},
+		{"shape mismatch", func(m map[string]any, dir string) { m["embedding_shape"] = []int{1, 16, 8, 8} },
+			[]string{"image_embeddings", "shape"}},
+		{"input size mismatch", func(m map[string]any, dir string) { m["input_size"] = 128 },
+			[]string{"tensors.encoder", "image", "shape"}},
+		{"bad resize", func(m map[string]any, dir string) { m["resize"] = "crop" }, []string{`"resize"`, "crop"}},
+		{"encoder3d without depth", func(m map[string]any, dir string) { m["depth_chunk"] = 0 }, []string{"depth_chunk"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := copyModel(t, c.edit)
+			e, err := Open(dir, Options{Device: "cpu", Threads: 1})
+			if err == nil {
+				e.Close()
+				t.Fatal("Open succeeded")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+	t.Run("no manifest", func(t *testing.T) {
+		_, err := Open(t.TempDir(), Options{Device: "cpu"})
+		if err == nil || !strings.Contains(err.Error(), "manifest.json") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("bad device", func(t *testing.T) {
+		_, err := Open(tinyDir(t), Options{Device: "tpu"})
+		if err == nil || !strings.Contains(err.Error(), "tpu") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+// TestProviderFallback runs the real CUDA attempt: on a machine without the
+// CUDA provider auto falls back to CPU with the reason, and cuda fails.
+func TestProviderFallback(t *testing.T) {
+	e, err := Open(tinyDir(t), Options{Device: "auto", Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	p := e.Provider()
+	if p.Requested != "auto" {
+		t.Errorf("Requested = %q", p.Requested)
+	}
+	switch p.Name {
+	case "CPU":
+		if p.FallbackReason == "" {
+			t.Error("fell back to CPU without a reason")
+		}
+		if !strings.Contains(p.String(), "CUDA unavailable") {
+			t.Errorf("String() = %q", p.String())
+		}
+		_, err := Open(tinyDir(t), Options{Device: "cuda"})
+		if err == nil {
+			t.Fatal("device cuda opened on a machine where auto fell back to CPU")
+		}
+		if !strings.Contains(err.Error(), "cuda") {
+			t.Errorf("cuda error %q", err)
+		}
+		t.Logf("fallback reason: %s", p.FallbackReason)
+	case "CUDA":
+		if p.FallbackReason != "" {
+			t.Errorf("CUDA with fallback reason %q", p.FallbackReason)
+		}
+	default:
+		t.Fatalf("provider %q", p.Name)
+	}
+	c := openTiny(t, Options{Device: "cpu"})
+	if c.Provider().Name != "CPU" || c.Provider().FallbackReason != "" {
+		t.Errorf("cpu provider = %+v", c.Provider())
+	}
+}
+
+func TestFindORTLib(t *testing.T) {
+	if _, err := FindORTLib(filepath.Join(t.TempDir(), "nope.so")); err == nil {
+		t.Error("explicit missing library accepted")
+	}
+	t.Setenv("MEDSA_ORT_LIB", "/nonexistent/libonnxruntime.so.1")
+	_, err := FindORTLib("")
+	if err == nil || !strings.Contains(err.Error(), "MEDSA_ORT_LIB") {
+		t.Errorf("err = %v", err)
+	}
+	t.Setenv("MEDSA_ORT_LIB", "")
+	wd, _ := os.Getwd()
+	defer os.Chdir(wd)
+	os.Chdir(t.TempDir())
+	if p, err := FindORTLib(""); err == nil {
+		// Only possible when the library sits next to the test binary.
+		t.Logf("found %s", p)
+	} else {
+		for _, w := range []string{"MEDSA_ORT_LIB", "next to the executable", ".cache/ort"} {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("error %q does not name %q", err, w)
+			}
+		}
+	}
+}
+
+func TestBadPrompts(t *testing.T) {
+	e := openTiny(t, Options{})
+	vol := blobVolume(40, 30, 5, [3]float64{1, 1, 2}, [3]float64{20, 15, 2}, [3]float64{8, 6, 2})
+	ref := SliceRef{Vol: vol, VolumeID: "blob", Plane: volume.Axial, Index: 2}
+	L := e.Manifest().LowResMaskSize
+	cases := []struct {
+		name string
+		ref  SliceRef
+		p    Prompt
+		want string
+	}{
+		{"none", ref, Prompt{}, "no prompt"},
+		{"point outside", ref, Prompt{Points: []Point{{U: 40, V: 3, Positive: true}}}, "outside"},
+		{"negative coords", ref, Prompt{Points: []Point{{U: -1, V: 3, Positive: true}}}, "outside"},
+		{"box outside", ref, Prompt{Box: &Box{U0: 1, V0: 1, U1: 10, V1: 30}}, "box"},
+		{"mask input size", ref, Prompt{Points: []Point{{U: 4, V: 3, Positive: true}}, MaskIn: make([]float32, L)}, "mask input"},
+		{"slice outside", SliceRef{Vol: vol, Plane: volume.Axial, Index: 5}, Prompt{Points: []Point{{U: 4, V: 3}}}, "outside"},
+		{"no volume", SliceRef{}, Prompt{Points: []Point{{U: 4, V: 3}}}, "without a volume"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := e.Segment(context.Background(), c.ref, c.p)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestSegmentBlob: a box around a bright blob gives a mask on the blob; on a
+// sagittal slice of an anisotropic volume the mask lands on the right voxels.
+func TestSegmentBlob(t *testing.T) {
+	e := openTiny(t, Options{})
+	vol := blobVolume(60, 50, 40, [3]float64{0.8, 0.8, 1.5}, [3]float64{30, 25, 20}, [3]float64{12, 10, 8})
+	for _, plane := range []volume.Plane{volume.Axial, volume.Coronal, volume.Sagittal} {
+		t.Run(plane.String(), func(t *testing.T) {
+			axis := vol.Affine.PlaneAxis(plane, vol.Size)
+			idx := [3]int{30, 25, 20}[axis]
+			ref := SliceRef{Vol: vol, VolumeID: "blob", Plane: plane, Index: idx, Window: [2]float64{100, 200}}
+			s, _ := vol.Slice(plane, idx)
+			truth := make([]uint8, s.W*s.H)
+			u0, v0, u1, v1 := s.W, s.H, 0, 0
+			for i, x := range s.Data {
+				if x > 100 {
+					truth[i] = 1
+					u, v := i%s.W, i/s.W
+					u0, v0, u1, v1 = min(u0, u), min(v0, v), max(u1, u), max(v1, v)
+				}
+			}
+			res, err := e.Segment(context.Background(), ref, Prompt{Box: &Box{U0: float64(u0 - 2), V0: float64(v0 - 2), U1: float64(u1 + 2), V1: float64(v1 + 2)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.W != s.W || res.H != s.H || len(res.Masks) != e.Manifest().NumMaskOutputs {
+				t.Fatalf("result %dx%d with %d masks", res.W, res.H, len(res.Masks))
+			}
+			if res.EncodeMS <= 0 {
+				t.Error("first segment on a slice reported no encode")
+			}
+			if d := dice(res.Masks[res.Best], truth); d < 0.6 {
+				t.Errorf("Dice with the blob %.3f < 0.6", d)
+			}
+			// The mask lands back on the volume grid on the right slice.
+			lm := volume.NewLabelMap(vol)
+			labels := make([]uint16, len(truth))
+			for i, m := range res.Masks[res.Best] {
+				labels[i] = uint16(m)
+			}
+			lm.SetSliceLabels(axis, idx, labels)
+			for k := 0; k < vol.Size[2]; k++ {
+				for j := 0; j < vol.Size[1]; j++ {
+					for i := 0; i < vol.Size[0]; i++ {
+						if lm.Data[lm.Index(i, j, k)] != 0 && [3]int{i, j, k}[axis] != idx {
+							t.Fatalf("label at (%d,%d,%d) off slice %d of axis %d", i, j, k, idx, axis)
+						}
+					}
+				}
+			}
+			again, err := e.Segment(context.Background(), ref, Prompt{Points: []Point{{U: float64(u0+u1) / 2, V: float64(v0+v1) / 2, Positive: true}},
+				MaskIn: res.LowRes[res.Best]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again.EncodeMS != 0 {
+				t.Errorf("cached slice re-encoded (%.2f ms)", again.EncodeMS)
+			}
+		})
+	}
+}
+
+func TestCacheEviction(t *testing.T) {
+	// One embedding of the tiny model: 8*8*8 floats = 2 KiB + overhead.
+	entry := int64(8*8*8*4 + 256 + len("v"))
+	for _, fp16 := range []bool{false, true} {
+		c := newEmbedCache(3*entry+10, fp16)
+		if fp16 {
+			c = newEmbedCache(3*(entry-8*8*8*2)+10, true)
+		}
+		key := func(i int) CacheKey { return CacheKey{VolumeID: "v", Index: i} }
+		emb := func(i int) []float32 {
+			x := make([]float32, 8*8*8)
+			x[0] = float32(i) + 0.25
+			return x
+		}
+		for i := 0; i < 3; i++ {
+			c.put(key(i), emb(i), Geometry{})
+		}
+		if _, _, ok := c.get(key(0)); !ok { // touch 0: 1 is now least recent
+			t.Fatal("entry 0 missing")
+		}
+		c.put(key(3), emb(3), Geometry{})
+		c.put(key(4), emb(4), Geometry{})
+		st := c.stats()
+		if st.Bytes > st.LimitBytes {
+			t.Errorf("fp16=%v: %d bytes over the %d limit", fp16, st.Bytes, st.LimitBytes)
+		}
+		if st.Entries != 3 || st.Evictions != 2 {
+			t.Errorf("fp16=%v: stats %+v, want 3 entries, 2 evictions", fp16, st)
+		}
+		for i, want := range []bool{true, false, false, true, true} {
+			if got := c.has(key(i)); got != want {
+				t.Errorf("fp16=%v: has(%d) = %v, want %v", fp16, i, got, want)
+			}
+		}
+		if x, _, _ := c.get(key(4)); x[0] != 4.25 {
+			t.Errorf("fp16=%v: value %v", fp16, x[0])
+		}
+		c.put(key(9), make([]float32, 1<<20), Geometry{}) // larger than the bound: not stored
+		if c.has(key(9)) || c.stats().Bytes > c.stats().LimitBytes {
+			t.Error("oversized entry stored")
+		}
+	}
+}
+
+// TestEngineCacheBound: encoding many slices keeps the cache within its bound.
+func TestEngineCacheBound(t *testing.T) {
+	limit := int64(10 * (8*8*8*4 + 300))
+	e := openTiny(t, Options{CacheBytes: limit})
+	vol := blobVolume(32, 32, 40, [3]float64{1, 1, 1}, [3]float64{16, 16, 20}, [3]float64{8, 8, 10})
+	for k := 0; k < 40; k++ {
+		if err := e.Encode(context.Background(), SliceRef{Vol: vol, VolumeID: "b", Index: k}); err != nil {
+			t.Fatal(err)
+		}
+		if st := e.CacheStats(); st.Bytes > limit {
+			t.Fatalf("after %d slices: %d bytes > %d", k+1, st.Bytes, limit)
+		}
+	}
+	st := e.CacheStats()
+	if st.Evictions < 29 || st.Entries > 10 {
+		t.Errorf("stats %+v", st)
+	}
+	if !e.Ready(SliceRef{Vol: vol, VolumeID: "b", Index: 39}) || e.Ready(SliceRef{Vol: vol, VolumeID: "b", Index: 0}) {
+		t.Error("LRU kept the wrong slices")
+	}
+}
+
+func TestHalfRoundTrip(t *testing.T) {
+	for _, x := range []float32{0, 1, -1, 0.5, 65504, 1e-7, -3.14159, 6.1e-5, 1e5} {
+		y := fromHalf(toHalf(x))
+		d := y - x
+		if d < 0 {
+			d = -d
+		}
+		tol := max(abs32(x)*1e-3, 6e-8)
+		if x == 1e5 {
+			if y < 1e30 {
+				t.Errorf("%g -> %g, want +Inf", x, y)
+			}
+			continue
+		}
+		if d > tol {
+			t.Errorf("%g -> %g", x, y)
+		}
+	}
+}
+
+func abs32(x float32) float32 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// TestPrefetchAndCancel: prefetch encodes in the background, a new Prefetch
+// replaces the queue, and Encode with a cancelled context returns at once.
+func TestPrefetchAndCancel(t *testing.T) {
+	e := openTiny(t, Options{Threads: 1})
+	vol := blobVolume(256, 256, 200, [3]float64{1, 1, 1}, [3]float64{128, 128, 100}, [3]float64{60, 60, 60})
+	refs := func(lo, hi int) []SliceRef {
+		var r []SliceRef
+		for k := lo; k < hi; k++ {
+			r = append(r, SliceRef{Vol: vol, VolumeID: "big", Index: k})
+		}
+		return r
+	}
+	e.Prefetch(refs(0, 200))
+	e.Prefetch(refs(0, 3)) // replaces the queue: the other 197 are stale
+	deadline := time.Now().Add(10 * time.Second)
+	for !(e.Ready(refs(0, 1)[0]) && e.Ready(refs(1, 2)[0]) && e.Ready(refs(2, 3)[0])) {
+		if time.Now().After(deadline) {
+			t.Fatal("prefetched slices not ready after 10 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := e.CacheStats().Entries; n > 20 {
+		t.Errorf("%d slices encoded: the replaced queue was not dropped", n)
+	}
+	if e.Pending() != 0 {
+		t.Errorf("pending %d", e.Pending())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := e.Encode(ctx, refs(150, 151)[0]); !errors.Is(err, context.Canceled) {
+		t.Errorf("Encode with a cancelled context: %v", err)
+	}
+	// Foreground encodes while the background works through a long queue.
+	e.Prefetch(refs(20, 200))
+	var wg sync.WaitGroup
+	for k := 10; k < 14; k++ {
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			if _, err := e.Segment(context.Background(), refs(k, k+1)[0], Prompt{Points: []Point{{U: 128, V: 128, Positive: true}}}); err != nil {
+				t.Error(err)
+			}
+		}(k)
+	}
+	wg.Wait()
+	e.Prefetch(nil)
+	if e.Pending() != 0 {
+		t.Errorf("pending %d after Prefetch(nil)", e.Pending())
+	}
+}
+
+// TestCancelRunningEncode: cancelling the context of a waiting Segment returns
+// promptly with the context error.
+func TestCancelRunningEncode(t *testing.T) {
+	e := openTiny(t, Options{Threads: 1})
+	vol := blobVolume(64, 64, 300, [3]float64{1, 1, 1}, [3]float64{32, 32, 150}, [3]float64{20, 20, 100})
+	var refs []SliceRef
+	for k := 0; k < 300; k++ {
+		refs = append(refs, SliceRef{Vol: vol, VolumeID: "c", Index: k})
+	}
+	e.Prefetch(refs)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	_, err := e.Segment(ctx, SliceRef{Vol: vol, VolumeID: "c", Index: 299}, Prompt{Points: []Point{{U: 1, V: 1, Positive: true}}})
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v", err)
+	}
+	e.Close()
+	if err := e.Encode(context.Background(), refs[5]); err == nil && !e.Ready(refs[5]) {
+		t.Error("Encode after Close neither failed nor was cached")
+	}
+}
+
+func TestPropagateBlob(t *testing.T) {
+	for _, threeD := range []bool{false, true} {
+		name := "2d"
+		if threeD {
+			name = "3d"
+		}
+		t.Run(name, func(t *testing.T) {
+			dir := tinyDir(t)
+			if !threeD {
+				dir = copyModel(t, func(m map[string]any, _ string) {
+					delete(m["files"].(map[string]any), "encoder3d")
+					delete(m["tensors"].(map[string]any), "encoder3d")
+					m["depth_chunk"] = 0
+				})
+			}
+			e, err := Open(dir, Options{Device: "cpu", Threads: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			if e.Manifest().Has3D() != threeD {
+				t.Fatal("Has3D")
+			}
+			// A sphere of radius 10 around slice 20 of 40.
+			vol := blobVolume(48, 48, 40, [3]float64{1, 1, 1}, [3]float64{24, 24, 20}, [3]float64{10, 10, 10})
+			ref := SliceRef{Vol: vol, VolumeID: "s", Plane: volume.Axial, Index: 20, Window: [2]float64{100, 200}}
+			res, err := e.Segment(context.Background(), ref, Prompt{Box: &Box{U0: 12, V0: 12, U1: 36, V1: 36}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var calls []int
+			up, st, err := e.PropagateStats(context.Background(), ref, res.Masks[res.Best], 39, func(d, n int) {
+				calls = append(calls, d)
+				if n != 19 {
+					t.Errorf("total %d, want 19", n)
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			down, st2, err := e.PropagateStats(context.Background(), ref, res.Masks[res.Best], 0, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("up: %d slices (%s at %d); down: %d slices (%s at %d)", len(up), st.Reason, st.StoppedAt, len(down), st2.Reason, st2.StoppedAt)
+			// The sphere spans slices 10..30: propagation must reach near its
+			// ends and stop because the mask vanishes before the volume ends.
+			if st.Reason != "mask vanished" || st2.Reason != "mask vanished" {
+				t.Errorf("reasons %q, %q", st.Reason, st2.Reason)
+			}
+			for _, k := range []int{25, 15} {
+				m := up[k]
+				if k < 20 {
+					m = down[k]
+				}
+				s, _ := vol.Slice(volume.Axial, k)
+				truth := make([]uint8, len(s.Data))
+				for i, x := range s.Data {
+					if x > 100 {
+						truth[i] = 1
+					}
+				}
+				if d := dice(m, truth); d < 0.5 {
+					t.Errorf("slice %d: Dice %.3f", k, d)
+				}
+			}
+			if _, ok := up[35]; ok {
+				t.Error("mask at slice 35, outside the sphere")
+			}
+			if len(calls) == 0 || calls[len(calls)-1] != st.Slices {
+				t.Errorf("progress calls %v, slices %d", calls, st.Slices)
+			}
+			// Cancellation from the progress callback.
+			ctx, cancel := context.WithCancel(context.Background())
+			part, st3, err := e.PropagateStats(ctx, ref, res.Masks[res.Best], 39, func(d, n int) {
+				if d == 3 {
+					cancel()
+				}
+			})
+			if !errors.Is(err, context.Canceled) || st3.Reason != "cancelled" || len(part) != 3 {
+				t.Errorf("cancelled propagate: err %v, reason %q, %d slices", err, st3.Reason, len(part))
+			}
+			if _, err := e.Propagate(context.Background(), ref, make([]uint8, 5), 39, nil); err == nil {
+				t.Error("seed of the wrong size accepted")
+			}
+			if _, err := e.Propagate(context.Background(), ref, res.Masks[res.Best], 40, nil); err == nil {
+				t.Error("range end outside the volume accepted")
+			}
+		})
+	}
+}
+
+func TestDeepestPoint(t *testing.T) {
+	w, h := 20, 10
+	m := make([]uint8, w*h)
+	// An L shape: the thick part's centre is deepest.
+	for v := 2; v < 9; v++ {
+		for u := 3; u < 10; u++ {
+			m[v*w+u] = 1
+		}
+	}
+	for u := 10; u < 19; u++ {
+		m[8*w+u] = 1
+	}
+	if u, v := DeepestPoint(m, w, h); u != 6 || v != 5 {
+		t.Errorf("deepest (%d,%d), want (6,5)", u, v)
+	}
+	if u, v := DeepestPoint(make([]uint8, w*h), w, h); u != -1 || v != -1 {
+		t.Errorf("empty mask: (%d,%d)", u, v)
+	}
+	// Touching the border: the border counts as background.
+	full := make([]uint8, w*h)
+	for i := range full {
+		full[i] = 1
+	}
+	if _, v := DeepestPoint(full, w, h); v != 4 && v != 5 {
+		t.Errorf("full mask deepest row %d", v)
+	}
+}
+
+func TestConcurrentSegment(t *testing.T) {
+	e := openTiny(t, Options{})
+	vol := blobVolume(64, 64, 16, [3]float64{1, 1, 1}, [3]float64{32, 32, 8}, [3]float64{15, 15, 6})
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				ref := SliceRef{Vol: vol, VolumeID: "cc", Index: (g + i) % 16}
+				if i%3 == 0 {
+					e.PrefetchNeighbours(ref, 1, 4)
+				}
+				if _, err := e.Segment(context.Background(), ref, Prompt{Points: []Point{{U: 32, V: 32, Positive: true}}}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+}
