@@ -436,7 +436,11 @@ func geometry(all []frameRef) ([]frameRef, volume.Affine, []string, error) {
 		}
 		kvec = [3]float64{normal[0] * t, normal[1] * t, normal[2] * t}
 		if !first.hasPos {
-			origin = [3]float64{}
+			// No position: centre the image on the origin, as dcm2niix does.
+			for r := 0; r < 3; r++ {
+				origin[r] = -(row[r]*first.ps[1]*float64(first.h.ds.uint(tColumns, 1)-1) +
+					col[r]*first.ps[0]*float64(first.h.ds.uint(tRows, 1)-1)) / 2
+			}
 		}
 		if len(all) > 1 {
 			notes = append(notes, fmt.Sprintf("no per-frame positions: %d frames stacked in file order (k is frame number, %.3g mm apart)", len(all), t))
