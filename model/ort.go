@@ -236,3 +236,38 @@ func defaultThreads() int { return max(1, runtime.NumCPU()) }
 var errNoCUDA = errors.New("CUDA execution provider unavailable")
 
 func logf(format string, args ...any) { log.Printf("medsa/model: "+format, args...) }
+
+// FindModelDir resolves the model directory: explicit, else $MEDSA_MODEL_DIR,
+// else assets/model next to the executable or above it, else assets/model in
+// the working directory or above it (the repository when run from a checkout).
+func FindModelDir(explicit string) (string, error) {
+	if explicit != "" {
+		return explicit, nil
+	}
+	if env := os.Getenv("MEDSA_MODEL_DIR"); env != "" {
+		return env, nil
+	}
+	var starts []string
+	if exe, err := os.Executable(); err == nil {
+		if r, err := filepath.EvalSymlinks(exe); err == nil {
+			exe = r
+		}
+		starts = append(starts, filepath.Dir(exe))
+	}
+	if wd, err := os.Getwd(); err == nil {
+		starts = append(starts, wd)
+	}
+	for _, s := range starts {
+		for d := s; ; d = filepath.Dir(d) {
+			p := filepath.Join(d, "assets", "model")
+			if isFile(filepath.Join(p, "manifest.json")) {
+				return p, nil
+			}
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
+	return "", fmt.Errorf("no model directory: pass --model DIR or set $MEDSA_MODEL_DIR (looked for assets/model/manifest.json above %s)",
+		strings.Join(starts, " and "))
+}

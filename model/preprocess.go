@@ -3,7 +3,6 @@ package model
 import (
 	"fmt"
 	"math"
-	"slices"
 
 	"github.com/medsa/medsa/io/volume"
 )
@@ -71,31 +70,7 @@ func (m *Manifest) DefaultWindow(v *volume.Volume) [2]float64 {
 	if p[1] <= p[0] {
 		p = [2]float64{0.5, 99.5}
 	}
-	lo, hi := percentiles(v.Data, p[0], p[1])
-	if hi <= lo {
-		hi = lo + 1
-	}
-	return [2]float64{(lo + hi) / 2, hi - lo}
-}
-
-// percentiles of data (nearest rank on a strided sample for large volumes).
-func percentiles(data []float32, p0, p1 float64) (float64, float64) {
-	step := max(1, len(data)/1_000_000)
-	s := make([]float32, 0, len(data)/step+1)
-	for i := 0; i < len(data); i += step {
-		if f := data[i]; !math.IsNaN(float64(f)) {
-			s = append(s, f)
-		}
-	}
-	if len(s) == 0 {
-		return 0, 1
-	}
-	slices.Sort(s)
-	at := func(p float64) float64 {
-		i := int(math.Round(p / 100 * float64(len(s)-1)))
-		return float64(s[min(max(i, 0), len(s)-1)])
-	}
-	return at(p0), at(p1)
+	return volume.PercentileWindow(v.Data, v.Channels, p[0], p[1])
 }
 
 // Preprocess turns a slice into the encoder input [3,S,S] (written into dst,

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/medsa/medsa/io/load"
+	"github.com/medsa/medsa/io/volume"
+	"github.com/medsa/medsa/model"
+)
+
+const usageBench = `usage: medsa bench [--image PATH] [--model DIR] [--device auto|cpu|cuda] [--threads N] [--n N] [--json]
+       [--propagate N] [--series UID]
+  warm-up, then N runs each of: encoder (one slice), decoder (one click, cached embedding), click->mask
+  (decode + masks at slice resolution + write into the label map); first_mask_ms is open image -> first
+  mask on the middle slice. --propagate N also times propagation through N slices (needs a 3D image).
+  Without --image a synthetic 256x256 phantom is used.`
+
+// benchReport is what --json prints.
+type benchReport struct {
+	Provider       string  `json:"provider"`
+	FallbackReason string  `json:"fallback_reason,omitempty"`
+	Model          string  `json:"model"`
+	Image          string  `json:"image"`
+	Slice          string  `json:"slice"`
+	Threads        int     `json:"threads"`
+	N              int     `json:"n"`
+	OpenModelMS    float64 `json:"open_model_ms"`
+	EncodeP50      float64 `json:"encode_ms_p50"`
+	EncodeP95      float64 `json:"encode_ms_p95"`
+	DecodeP50      float64 `json:"decode_ms_p50"`
+	DecodeP95      float64 `json:"decode_ms_p95"`
+	PostP50        float64 `json:"postprocess_ms_p50"`
+	ClickP50       float64 `json:"click_to_mask_ms_p50"`
+	ClickP95       float64 `json:"click_to_mask_ms_p95"`
+	FirstMaskMS    float64 `json:"first_mask_ms"`
+	PropSlices     int     `json:"propagate_slices,omitempty"`
+	PropMS         float64 `json:"propagate_ms,omitempty"`
+	PropStop       string  `json:"propagate_stop,omitempty"`
+	CacheBytes     int64   `json:"cache_bytes"`
+	CacheLimit     int64   `json:"cache_limit_bytes"`
+	MaxRSSMiB      float64 `json:"max_rss_mib"`
+	HeapMiB        float64 `json:"go_heap_mib"`
+}
+
+func percentile(x []float64, p float64) float64 {
+	if len(x) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(x)
+	slices.Sort(s)
+	i := int(math.Ceil(p/100*float64(len(s)))) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+// phantom is a synthetic 256x256 2D grey image with a few ellipses.
+func phantom() *volume.Volume {
+	n := 256
+	v := &volume.Volume{Size: [3]int{n, n, 1}, Channels: 1, Data: make([]float32, n*n), Affine: volume.Identity(),
+		Modality: "OT", Name: "phantom", Window: [2]float64{128, 256}}
+	ell := [][5]float64{{128, 128, 100, 80, 80}, {100, 110, 30, 20, 200}, {160, 150, 20, 35, 160}}
+	for j := 0; j < n; j++ {
+		for i := 0; i < n; i++ {
+			for _, e := range ell {
+				dx, dy := (float64(i)-e[0])/e[2], (float64(j)-e[1])/e[3]
+				if dx*dx+dy*dy <= 1 {
+					v.Data[i+n*j] = float32(e[4])
+				}
+			}
+		}
+	}
+	return v
+}
+
+func runBench(args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	imgPath := fs.String("image", "", "image path (default: a synthetic 2D phantom)")
+	modelDir := fs.String("model", "", "model directory")
+	device := fs.String("device", "auto", "auto, cpu or cuda")
+	threads := fs.Int("threads", 0, "CPU threads (0 = all cores)")
+	n := fs.Int("n", 30, "timed runs per measurement")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	prop := fs.Int("propagate", 0, "also propagate through this many slices")
+	series := fs.String("series", "", "DICOM series UID")
+	cacheMiB := fs.Int64("cache-mib", 0, "embedding cache bound in MiB (0 = 1024)")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%v\n%s", err, usageBench)
+	}
+	if *n < 1 {
+		return errors.New("--n must be >= 1")
+	}
+	dir, err := model.FindModelDir(*modelDir)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	eng, err := model.Open(dir, model.Options{Device: *device, Threads: *threads, CacheBytes: *cacheMiB << 20})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	rep := benchReport{Model: eng.Manifest().ID(), Provider: eng.Provider().Name, FallbackReason: eng.Provider().FallbackReason,
+		Threads: eng.Provider().Threads, N: *n, OpenModelMS: ms(time.Since(t0))}
+	ctx := context.Background()
+
+	// First mask: open the image, segment the middle slice with a centre click.
+	t1 := time.Now()
+	var v *volume.Volume
+	if *imgPath == "" {
+		v, rep.Image = phantom(), "synthetic phantom 256x256"
+	} else {
+		v, err = load.Open(*imgPath, load.Options{SeriesUID: *series})
+		if err != nil {
+			return err
+		}
+		rep.Image = *imgPath
+	}
+	plane := volume.Axial
+	ns := v.NumSlices(plane)
+	mid := ns / 2
+	w, h := v.Size[0], v.Size[1]
+	if axis := v.Affine.PlaneAxis(plane, v.Size); axis != 2 {
+		ua, va := volume.SliceAxes(axis)
+		w, h = v.Size[ua], v.Size[va]
+	}
+	axis := v.Affine.PlaneAxis(plane, v.Size)
+	rep.Slice = fmt.Sprintf("%s %d of %d, %dx%d", plane, mid, ns, w, h)
+	click := model.Prompt{Points: []model.Point{{U: float64(w / 2), V: float64(h / 2), Positive: true}}}
+	lm := volume.NewLabelMap(v)
+	ref := model.SliceRef{Vol: v, VolumeID: "bench:" + rep.Image, Plane: plane, Index: mid}
+	res, err := eng.Segment(ctx, ref, click)
+	if err != nil {
+		return err
+	}
+	lm.SetSliceLabels(axis, mid, labels16(res.Masks[res.Best]))
+	rep.FirstMaskMS = ms(time.Since(t1))
+
+	// Encoder: re-encode the slice (cache dropped each time); 2 warm-up runs.
+	var enc, dec, post, c2m []float64
+	for i := 0; i < *n+2; i++ {
+		eng.DropVolume(ref.VolumeID)
+		t := time.Now()
+		if err := eng.Encode(ctx, ref); err != nil {
+			return err
+		}
+		if i >= 2 {
+			enc = append(enc, ms(time.Since(t)))
+		}
+	}
+	// Click -> mask with the embedding cached; clicks move around the centre.
+	for i := 0; i < *n+3; i++ {
+		p := model.Prompt{Points: []model.Point{{U: float64(w/2 + (i%5 - 2)), V: float64(h/2 + (i%3 - 1)), Positive: true}}}
+		t := time.Now()
+		r, err := eng.Segment(ctx, ref, p)
+		if err != nil {
+			return err
+		}
+		lm.SetSliceLabels(axis, mid, labels16(r.Masks[r.Best]))
+		d := ms(time.Since(t))
+		if r.EncodeMS != 0 {
+			return errors.New("bench: the cached embedding was re-encoded")
+		}
+		if i >= 3 {
+			c2m = append(c2m, d)
+			dec = append(dec, r.DecodeMS)
+			post = append(post, r.PostMS)
+		}
+	}
+	rep.EncodeP50, rep.EncodeP95 = percentile(enc, 50), percentile(enc, 95)
+	rep.DecodeP50, rep.DecodeP95 = percentile(dec, 50), percentile(dec, 95)
+	rep.PostP50 = percentile(post, 50)
+	rep.ClickP50, rep.ClickP95 = percentile(c2m, 50), percentile(c2m, 95)
+
+	if *prop > 0 && ns > 1 {
+		// Seed with a box prompt on the first slice of the range, then propagate.
+		start := max(0, mid-*prop/2)
+		to := min(ns-1, start+*prop)
+		sref := ref
+		sref.Index = start
+		seed, err := eng.Segment(ctx, sref, model.Prompt{Box: &model.Box{U0: float64(w / 4), V0: float64(h / 4), U1: float64(3 * w / 4), V1: float64(3 * h / 4)}})
+		if err != nil {
+			return err
+		}
+		t := time.Now()
+		out, st, err := eng.PropagateStats(ctx, sref, seed.Masks[seed.Best], to, nil)
+		if err != nil {
+			return err
+		}
+		rep.PropMS = ms(time.Since(t))
+		rep.PropSlices = len(out)
+		rep.PropStop = fmt.Sprintf("%s at %d (range %d..%d)", st.Reason, st.StoppedAt, start, to)
+	}
+	cs := eng.CacheStats()
+	rep.CacheBytes, rep.CacheLimit = cs.Bytes, cs.LimitBytes
+	var mstat runtime.MemStats
+	runtime.ReadMemStats(&mstat)
+	rep.HeapMiB = float64(mstat.HeapAlloc) / (1 << 20)
+	rep.MaxRSSMiB = maxRSSMiB()
+	if *asJSON {
+		b, _ := json.Marshal(rep)
+		fmt.Println(string(b))
+		return nil
+	}
+	fmt.Printf("provider: %s", rep.Provider)
+	if rep.FallbackReason != "" {
+		fmt.Printf(" (CUDA unavailable: %s)", rep.FallbackReason)
+	}
+	fmt.Printf(", %d threads\nmodel: %s (opened in %.0f ms)\nimage: %s, %s\n", rep.Threads, rep.Model, rep.OpenModelMS, rep.Image, rep.Slice)
+	fmt.Printf("encoder        p50 %7.1f ms  p95 %7.1f ms\n", rep.EncodeP50, rep.EncodeP95)
+	fmt.Printf("decoder        p50 %7.1f ms  p95 %7.1f ms\n", rep.DecodeP50, rep.DecodeP95)
+	fmt.Printf("click->mask    p50 %7.1f ms  p95 %7.1f ms  (postprocess p50 %.1f ms)\n", rep.ClickP50, rep.ClickP95, rep.PostP50)
+	fmt.Printf("first mask     %7.1f ms (open image -> mask)\n", rep.FirstMaskMS)
+	if rep.PropSlices > 0 || *prop > 0 {
+		fmt.Printf("propagation    %d slices in %.0f ms (%s)\n", rep.PropSlices, rep.PropMS, rep.PropStop)
+	}
+	fmt.Printf("memory         cache %.1f / %.0f MiB, Go heap %.1f MiB, max RSS %.1f MiB\n",
+		float64(rep.CacheBytes)/(1<<20), float64(rep.CacheLimit)/(1<<20), rep.HeapMiB, rep.MaxRSSMiB)
+	return nil
+}
+
+// maxRSSMiB reads the peak resident set size from /proc (0 where unavailable).
+func maxRSSMiB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	var kb float64
+	for _, line := range splitLines(string(b)) {
+		if _, err := fmt.Sscanf(line, "VmHWM: %f kB", &kb); err == nil {
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func splitLines(s string) []string {
+	var out []string
+	for len(s) > 0 {
+		i := 0
+		for i < len(s) && s[i] != '\n' {
+			i++
+		}
+		out = append(out, s[:i])
+		if i < len(s) {
+			i++
+		}
+		s = s[i:]
+	}
+	return out
+}

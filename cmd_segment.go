@@ -1,0 +1,262 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"image"
+	"image/png"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/medsa/medsa/io/atomicfile"
+	"github.com/medsa/medsa/io/load"
+	"github.com/medsa/medsa/io/nifti"
+	"github.com/medsa/medsa/io/volume"
+	"github.com/medsa/medsa/model"
+)
+
+func init() {
+	commands["segment"] = runSegment
+	commands["bench"] = runBench
+}
+
+const usageSegment = `usage: medsa segment --image PATH --out MASK [--model DIR] [--device auto|cpu|cuda] [--threads N]
+       [--plane axial|coronal|sagittal] [--point i,j,k,+] [--point i,j,k,-] ... [--box i0,j0,i1,j1,k]
+       [--propagate] [--series UID]
+  points are voxel indices (i,j,k) in array order (k = 0 for 2D images); the point's index along the
+  plane's fixed axis picks the slice. A box gives the two slice-frame corners and the slice: for the
+  axial plane of an image stored axially that is i0,j0,i1,j1,k; in general u0,v0,u1,v1,index with u, v
+  the two remaining array axes in order. --propagate continues the mask through the volume in both
+  directions until it vanishes. Writes a NIfTI label map (label 1) on the source grid, or a PNG
+  (0/255) when MASK ends in .png and the image is 2D.`
+
+// pointList collects repeated --point flags.
+type pointList []string
+
+func (p *pointList) String() string     { return strings.Join(*p, " ") }
+func (p *pointList) Set(s string) error { *p = append(*p, s); return nil }
+
+type segmentArgs struct {
+	image, out, modelDir, device, plane, box, series string
+	threads                                          int
+	points                                           pointList
+	propagate                                        bool
+}
+
+func parseSegmentArgs(args []string) (*segmentArgs, error) {
+	a := &segmentArgs{}
+	fs := flag.NewFlagSet("segment", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&a.image, "image", "", "image path")
+	fs.StringVar(&a.out, "out", "", "output mask path")
+	fs.StringVar(&a.modelDir, "model", "", "model directory")
+	fs.StringVar(&a.device, "device", "auto", "auto, cpu or cuda")
+	fs.IntVar(&a.threads, "threads", 0, "CPU threads (0 = all cores)")
+	fs.StringVar(&a.plane, "plane", "axial", "axial, coronal or sagittal")
+	fs.Var(&a.points, "point", "i,j,k,+ or i,j,k,-")
+	fs.StringVar(&a.box, "box", "", "i0,j0,i1,j1,k")
+	fs.BoolVar(&a.propagate, "propagate", false, "propagate through the volume")
+	fs.StringVar(&a.series, "series", "", "DICOM series UID")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if a.image == "" || a.out == "" {
+		return nil, errors.New("--image and --out are required")
+	}
+	return a, nil
+}
+
+// slicePrompt turns voxel-index prompts into one slice's prompt.
+func slicePrompt(v *volume.Volume, plane volume.Plane, points []string, box string) (int, model.Prompt, error) {
+	axis := v.Affine.PlaneAxis(plane, v.Size)
+	ua, va := volume.SliceAxes(axis)
+	var p model.Prompt
+	idx := -1
+	setIdx := func(i int, what string) error {
+		if i < 0 || i >= v.Size[axis] {
+			return fmt.Errorf("%s: %s slice %d outside 0..%d", what, plane, i, v.Size[axis]-1)
+		}
+		if idx >= 0 && idx != i {
+			return fmt.Errorf("%s is on %s slice %d, an earlier prompt on slice %d: all prompts must share one slice", what, plane, i, idx)
+		}
+		idx = i
+		return nil
+	}
+	for _, s := range points {
+		f := strings.Split(s, ",")
+		if len(f) != 4 || (f[3] != "+" && f[3] != "-") {
+			return 0, p, fmt.Errorf("--point %q: want i,j,k,+ or i,j,k,-", s)
+		}
+		var ijk [3]int
+		for d := 0; d < 3; d++ {
+			n, err := strconv.Atoi(strings.TrimSpace(f[d]))
+			if err != nil {
+				return 0, p, fmt.Errorf("--point %q: %v", s, err)
+			}
+			ijk[d] = n
+		}
+		if !v.Contains(ijk[0], ijk[1], ijk[2]) {
+			return 0, p, fmt.Errorf("--point %q is outside the image (size %d x %d x %d)", s, v.Size[0], v.Size[1], v.Size[2])
+		}
+		if err := setIdx(ijk[axis], "--point "+s); err != nil {
+			return 0, p, err
+		}
+		p.Points = append(p.Points, model.Point{U: float64(ijk[ua]), V: float64(ijk[va]), Positive: f[3] == "+"})
+	}
+	if box != "" {
+		f := strings.Split(box, ",")
+		if len(f) != 5 {
+			return 0, p, fmt.Errorf("--box %q: want i0,j0,i1,j1,k", box)
+		}
+		var n [5]int
+		for d := range n {
+			x, err := strconv.Atoi(strings.TrimSpace(f[d]))
+			if err != nil {
+				return 0, p, fmt.Errorf("--box %q: %v", box, err)
+			}
+			n[d] = x
+		}
+		w, h := v.Size[ua], v.Size[va]
+		for _, c := range [][2]int{{n[0], n[1]}, {n[2], n[3]}} {
+			if c[0] < 0 || c[1] < 0 || c[0] >= w || c[1] >= h {
+				return 0, p, fmt.Errorf("--box %q: corner (%d,%d) outside the %dx%d %s slice", box, c[0], c[1], w, h, plane)
+			}
+		}
+		if err := setIdx(n[4], "--box "+box); err != nil {
+			return 0, p, err
+		}
+		p.Box = &model.Box{U0: float64(n[0]), V0: float64(n[1]), U1: float64(n[2]), V1: float64(n[3])}
+	}
+	if idx < 0 {
+		return 0, p, errors.New("no prompt: give at least one --point i,j,k,+ or a --box i0,j0,i1,j1,k")
+	}
+	return idx, p, nil
+}
+
+func runSegment(args []string) error {
+	a, err := parseSegmentArgs(args)
+	if err != nil {
+		return fmt.Errorf("%v\n%s", err, usageSegment)
+	}
+	plane, err := volume.ParsePlane(a.plane)
+	if err != nil {
+		return err
+	}
+	if strings.HasSuffix(strings.ToLower(a.out), ".png") && a.propagate {
+		return errors.New("--propagate writes a volume: use a .nii or .nii.gz output")
+	}
+	t0 := time.Now()
+	v, err := load.Open(a.image, load.Options{SeriesUID: a.series})
+	if list, ok := load.MultipleSeries(err); ok {
+		return fmt.Errorf("%s holds %d series: choose one with --series UID (see medsa info %s)", a.image, len(list), a.image)
+	}
+	if err != nil {
+		return err
+	}
+	tLoad := time.Since(t0)
+	idx, prompt, err := slicePrompt(v, plane, a.points, a.box)
+	if err != nil {
+		return err
+	}
+	isPNG := strings.HasSuffix(strings.ToLower(a.out), ".png")
+	if isPNG && !v.Is2D() {
+		return fmt.Errorf("%s: PNG output needs a 2D image, this one has %d slices: use .nii.gz", a.out, v.Size[2])
+	}
+	dir, err := model.FindModelDir(a.modelDir)
+	if err != nil {
+		return err
+	}
+	t1 := time.Now()
+	eng, err := model.Open(dir, model.Options{Device: a.device, Threads: a.threads})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	tOpen := time.Since(t1)
+	fmt.Printf("provider: %s\n", eng.Provider())
+	fmt.Printf("model: %s (%s)\n", eng.Manifest().ID(), dir)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	ref := model.SliceRef{Vol: v, VolumeID: a.image, Plane: plane, Index: idx}
+	t2 := time.Now()
+	res, err := eng.Segment(ctx, ref, prompt)
+	if err != nil {
+		return err
+	}
+	tSeg := time.Since(t2)
+	mask := res.Masks[res.Best]
+	lm := volume.NewLabelMap(v)
+	axis := v.Affine.PlaneAxis(plane, v.Size)
+	lm.SetSliceLabels(axis, idx, labels16(mask))
+	fmt.Printf("slice: %s %d (%dx%d); candidates: %v scores, best %d (%d px)\n", plane, idx, res.W, res.H,
+		fmtScores(res.Scores), res.Best, res.Areas[res.Best])
+	fmt.Printf("timings: load %.1f ms, model open %.1f ms, encode %.1f ms, decode %.1f ms, postprocess %.1f ms, segment total %.1f ms\n",
+		ms(tLoad), ms(tOpen), res.EncodeMS, res.DecodeMS, res.PostMS, ms(tSeg))
+	if a.propagate && !v.Is2D() {
+		t3 := time.Now()
+		n := v.NumSlices(plane)
+		total := 0
+		for _, to := range []int{n - 1, 0} {
+			out, st, err := eng.PropagateStats(ctx, ref, mask, to, nil)
+			for k, m := range out {
+				lm.SetSliceLabels(axis, k, labels16(m))
+			}
+			total += len(out)
+			if err != nil {
+				return fmt.Errorf("propagate towards slice %d: %w", to, err)
+			}
+			fmt.Printf("propagate to %d: %d slices, stopped at %d (%s); encode %.0f ms, decode %.0f ms\n",
+				to, len(out), st.StoppedAt, st.Reason, st.EncodeMS, st.DecodeMS)
+		}
+		fmt.Printf("propagation: %d slices in %.1f ms\n", total, ms(time.Since(t3)))
+	}
+	if err := writeMask(a.out, lm, v, isPNG); err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s: %d voxels labelled\n", a.out, lm.Count(1))
+	return nil
+}
+
+func labels16(m []uint8) []uint16 {
+	out := make([]uint16, len(m))
+	for i, x := range m {
+		out[i] = uint16(x)
+	}
+	return out
+}
+
+func fmtScores(s []float32) string {
+	parts := make([]string, len(s))
+	for i, x := range s {
+		parts[i] = strconv.FormatFloat(float64(x), 'f', 3, 32)
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// writeMask writes the label map as NIfTI, or as a 0/255 PNG for a 2D image.
+func writeMask(path string, lm *volume.LabelMap, v *volume.Volume, isPNG bool) error {
+	if !isPNG {
+		return nifti.WriteLabelMap(path, lm, nifti.Description("medsa segment"))
+	}
+	img := image.NewGray(image.Rect(0, 0, v.Size[0], v.Size[1]))
+	for j := 0; j < v.Size[1]; j++ {
+		for i := 0; i < v.Size[0]; i++ {
+			if lm.Data[lm.Index(i, j, 0)] != 0 {
+				img.Pix[j*img.Stride+i] = 255
+			}
+		}
+	}
+	return atomicfile.Write(path, func(w io.Writer) error { return png.Encode(w, img) })
+}
