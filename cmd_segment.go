@@ -5,8 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"image"
-	"image/png"
 	"io"
 	"os"
 	"os/signal"
@@ -14,9 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/medsa/medsa/io/atomicfile"
 	"github.com/medsa/medsa/io/load"
-	"github.com/medsa/medsa/io/nifti"
+	"github.com/medsa/medsa/io/mask"
 	"github.com/medsa/medsa/io/volume"
 	"github.com/medsa/medsa/model"
 )
@@ -33,8 +30,8 @@ const usageSegment = `usage: medsa segment --image PATH --out MASK [--model DIR]
   plane's fixed axis picks the slice. A box gives the two slice-frame corners and the slice: for the
   axial plane of an image stored axially that is i0,j0,i1,j1,k; in general u0,v0,u1,v1,index with u, v
   the two remaining array axes in order. --propagate continues the mask through the volume in both
-  directions until it vanishes. Writes a NIfTI label map (label 1) on the source grid, or a PNG
-  (0/255) when MASK ends in .png and the image is 2D.`
+  directions until it vanishes. Writes a NIfTI label map (label 1) on the source grid, or a PNG of
+  label values (0/1) when MASK ends in .png and the image is 2D, plus the JSON sidecar (io/mask).`
 
 // pointList collects repeated --point flags.
 type pointList []string
@@ -194,10 +191,10 @@ func runSegment(args []string) error {
 		return err
 	}
 	tSeg := time.Since(t2)
-	mask := res.Masks[res.Best]
+	best := res.Masks[res.Best]
 	lm := volume.NewLabelMap(v)
 	axis := v.Affine.PlaneAxis(plane, v.Size)
-	lm.SetSliceLabels(axis, idx, labels16(mask))
+	lm.SetSliceLabels(axis, idx, labels16(best))
 	fmt.Printf("slice: %s %d (%dx%d); candidates: %v scores, best %d (%d px)\n", plane, idx, res.W, res.H,
 		fmtScores(res.Scores), res.Best, res.Areas[res.Best])
 	fmt.Printf("timings: load %.1f ms, model open %.1f ms, encode %.1f ms, decode %.1f ms, postprocess %.1f ms, segment total %.1f ms\n",
@@ -207,7 +204,7 @@ func runSegment(args []string) error {
 		n := v.NumSlices(plane)
 		total := 0
 		for _, to := range []int{n - 1, 0} {
-			out, st, err := eng.PropagateStats(ctx, ref, mask, to, nil)
+			out, st, err := eng.PropagateStats(ctx, ref, best, to, nil)
 			for k, m := range out {
 				lm.SetSliceLabels(axis, k, labels16(m))
 			}
@@ -220,7 +217,11 @@ func runSegment(args []string) error {
 		}
 		fmt.Printf("propagation: %d slices in %.1f ms\n", total, ms(time.Since(t3)))
 	}
-	if err := writeMask(a.out, lm, v, isPNG); err != nil {
+	meta := map[string]any{"tool": "medsa segment", "model": eng.Manifest().ID(), "provider": eng.Provider().Name,
+		"image": a.image, "plane": plane.String(), "slice": idx, "points": []string(a.points), "box": a.box,
+		"propagate": a.propagate, "scores": res.Scores, "best": res.Best}
+	labels := []volume.Label{{Value: 1, Name: "segment", Color: mask.DefaultColor(1)}}
+	if err := mask.Save(a.out, lm, labels, meta); err != nil {
 		return err
 	}
 	fmt.Printf("wrote %s: %d voxels labelled\n", a.out, lm.Count(1))
@@ -245,18 +246,3 @@ func fmtScores(s []float32) string {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// writeMask writes the label map as NIfTI, or as a 0/255 PNG for a 2D image.
-func writeMask(path string, lm *volume.LabelMap, v *volume.Volume, isPNG bool) error {
-	if !isPNG {
-		return nifti.WriteLabelMap(path, lm, nifti.Description("medsa segment"))
-	}
-	img := image.NewGray(image.Rect(0, 0, v.Size[0], v.Size[1]))
-	for j := 0; j < v.Size[1]; j++ {
-		for i := 0; i < v.Size[0]; i++ {
-			if lm.Data[lm.Index(i, j, 0)] != 0 {
-				img.Pix[j*img.Stride+i] = 255
-			}
-		}
-	}
-	return atomicfile.Write(path, func(w io.Writer) error { return png.Encode(w, img) })
-}
