@@ -245,4 +245,3 @@ func fmtScores(s []float32) string {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
