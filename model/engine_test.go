@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/medsa/medsa/io/nifti"
 	"github.com/medsa/medsa/io/volume"
 )
 
@@ -571,4 +572,98 @@ func TestConcurrentSegment(t *testing.T) {
 		}(g)
 	}
 	wg.Wait()
+}
+
+// TestPropagateRealVolume propagates through the real ITK T1 (128x128x62, LSA,
+// 2x2x3 mm) restricted to its skull-stripped brain, on the coronal plane (the
+// k axis of this volume), and compares with the brain mask.
+func TestPropagateRealVolume(t *testing.T) {
+	dir := filepath.Join(repoRoot(t), ".cache/testdata/insighttoolkit5-examples/usr/share/doc/insighttoolkit5-examples/examples/Data")
+	needData(t, filepath.Join(dir, "KmeansTest_T1UCharRaw.nii.gz"), "ITK T1 example")
+	v, err := nifti.Read(filepath.Join(dir, "KmeansTest_T1UCharRaw.nii.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	brain, err := nifti.Read(filepath.Join(dir, "KmeansTest_T1RawSkullStrip.nii.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range brain.Data {
+		if b == 0 {
+			v.Data[i] = 0
+		}
+	}
+	e := openTiny(t, Options{})
+	plane := volume.Coronal
+	axis := v.Affine.PlaneAxis(plane, v.Size)
+	if axis != 2 {
+		t.Fatalf("coronal axis %d, want 2 (LSA)", axis)
+	}
+	truth := func(k int) []uint8 {
+		s, _ := brain.Slice(plane, k)
+		m := make([]uint8, len(s.Data))
+		for i, x := range s.Data {
+			if x > 0 {
+				m[i] = 1
+			}
+		}
+		return m
+	}
+	mid := 30
+	tm := truth(mid)
+	w := v.Size[0]
+	u0, v0, u1, v1 := w, w, 0, 0
+	for i, x := range tm {
+		if x != 0 {
+			u0, u1 = min(u0, i%w), max(u1, i%w)
+			v0, v1 = min(v0, i/w), max(v1, i/w)
+		}
+	}
+	ref := SliceRef{Vol: v, VolumeID: "t1", Plane: plane, Index: mid}
+	res, err := e.Segment(context.Background(), ref, Prompt{Box: &Box{U0: float64(u0), V0: float64(v0), U1: float64(u1), V1: float64(v1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := res.Masks[res.Best]
+	if d := dice(seed, tm); d < 0.7 {
+		t.Fatalf("seed Dice %.3f", d)
+	}
+	lm := volume.NewLabelMap(v)
+	lm.SetSliceLabels(axis, mid, labels(seed))
+	reached := map[int]int{}
+	for _, to := range []int{v.Size[2] - 1, 0} {
+		out, st, err := e.PropagateStats(context.Background(), ref, seed, to, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reached[to] = st.StoppedAt
+		t.Logf("towards %d: %d slices, %s at %d", to, len(out), st.Reason, st.StoppedAt)
+		for k, m := range out {
+			lm.SetSliceLabels(axis, k, labels(m))
+		}
+	}
+	if reached[0] > 8 || reached[v.Size[2]-1] < 54 {
+		t.Errorf("propagation stopped early: %v (brain spans slices 2..60)", reached)
+	}
+	got := make([]uint8, len(lm.Data))
+	want := make([]uint8, len(lm.Data))
+	for i := range lm.Data {
+		got[i] = uint8(lm.Data[i])
+		if brain.Data[i] > 0 {
+			want[i] = 1
+		}
+	}
+	d := dice(got, want)
+	t.Logf("3D Dice with the brain mask: %.3f", d)
+	if d < 0.7 {
+		t.Errorf("3D Dice %.3f < 0.7", d)
+	}
+}
+
+func labels(m []uint8) []uint16 {
+	out := make([]uint16, len(m))
+	for i, x := range m {
+		out[i] = uint16(x)
+	}
+	return out
 }
