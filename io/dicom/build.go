@@ -625,6 +625,15 @@ func decodeFile(h *header, pf pixelFormat, slots []int, sel []frameRef, dst []fl
 			return fmt.Errorf("%s: PixelData holds %d bytes; %d frame(s) of %dx%dx%d at %d bits need %d",
 				h.path, len(payload), nFrames, pf.cols, pf.rows, pf.spp, pf.alloc, need)
 		}
+		if h.bigEnd && pf.alloc == 8 && h.pixVR == "OW" {
+			// 8-bit samples in an OW value are 16-bit words: big endian swaps each pair
+			// (PS3.5 8.1.1; dcmtk writes this, some readers forget it).
+			sw := make([]byte, len(payload)&^1)
+			for i := 0; i+1 < len(sw); i += 2 {
+				sw[i], sw[i+1] = payload[i+1], payload[i]
+			}
+			payload = sw
+		}
 		for i := 0; i < nFrames; i++ {
 			frameBytes = append(frameBytes, payload[i*fb:(i+1)*fb])
 		}
@@ -638,7 +647,7 @@ func decodeFile(h *header, pf pixelFormat, slots []int, sel []frameRef, dst []fl
 			return fmt.Errorf("%s: %w", h.path, err)
 		}
 	}
-	scratch := make([]int32, pf.rows*pf.cols*pf.spp)
+	scratch := make([]int64, pf.rows*pf.cols*pf.spp)
 	for i, k := range slots {
 		if k < 0 || i >= len(frameBytes) {
 			continue
@@ -653,7 +662,7 @@ func decodeFile(h *header, pf pixelFormat, slots []int, sel []frameRef, dst []fl
 }
 
 // decodeFrame turns one frame's bytes into physical values (grey) or RGB.
-func decodeFrame(h *header, pf pixelFormat, b []byte, bo binary.ByteOrder, native bool, f frameRef, out []float32, s []int32) error {
+func decodeFrame(h *header, pf pixelFormat, b []byte, bo binary.ByteOrder, native bool, f frameRef, out []float32, s []int64) error {
 	npx := pf.rows * pf.cols
 	photo := pf.photo
 	planar := pf.planar
@@ -685,7 +694,7 @@ func decodeFrame(h *header, pf pixelFormat, b []byte, bo binary.ByteOrder, nativ
 			return fmt.Errorf("JPEG is %dx%dx%d, header says %dx%dx%d", img.w, img.h, img.comps, pf.cols, pf.rows, pf.spp)
 		}
 		for i, v := range img.pix {
-			s[i] = signExtend(int32(v), pf)
+			s[i] = signExtend(int64(v), pf)
 		}
 	case h.ts == tsJPEGBaseline || h.ts == tsJPEGExtended:
 		im, err := jpeg.Decode(bytes.NewReader(b))
@@ -706,7 +715,7 @@ func decodeFrame(h *header, pf pixelFormat, b []byte, bo binary.ByteOrder, nativ
 			}
 			for y := 0; y < pf.rows; y++ {
 				for x := 0; x < pf.cols; x++ {
-					s[y*pf.cols+x] = int32(m.Pix[y*m.Stride+x])
+					s[y*pf.cols+x] = int64(m.Pix[y*m.Stride+x])
 				}
 			}
 		default:
@@ -717,7 +726,7 @@ func decodeFrame(h *header, pf pixelFormat, b []byte, bo binary.ByteOrder, nativ
 				for x := 0; x < pf.cols; x++ {
 					cr, cg, cb, _ := im.At(r.Min.X+x, r.Min.Y+y).RGBA()
 					i := 3 * (y*pf.cols + x)
-					s[i], s[i+1], s[i+2] = int32(cr>>8), int32(cg>>8), int32(cb>>8)
+					s[i], s[i+1], s[i+2] = int64(cr>>8), int64(cg>>8), int64(cb>>8)
 				}
 			}
 			photo = "RGB" // the JPEG decoder already converted YCbCr
@@ -762,21 +771,19 @@ func fastPath(pf pixelFormat, b []byte, bo binary.ByteOrder, f frameRef, out []f
 }
 
 // signExtend applies bits stored / high bit and the pixel representation to a raw value.
-func signExtend(v int32, pf pixelFormat) int32 {
+func signExtend(v int64, pf pixelFormat) int64 {
 	lowBit := pf.high + 1 - pf.stored
-	u := uint32(v) >> uint(lowBit)
-	if pf.stored < 32 {
-		u &= 1<<uint(pf.stored) - 1
+	u := uint64(v) >> uint(lowBit)
+	u &= 1<<uint(pf.stored) - 1
+	if pf.rep == 1 {
+		sh := uint(64 - pf.stored)
+		return int64(u<<sh) >> sh
 	}
-	if pf.rep == 1 && pf.stored < 32 {
-		sh := uint(32 - pf.stored)
-		return int32(u<<sh) >> sh
-	}
-	return int32(u)
+	return int64(u)
 }
 
 // unpack reads native samples (interleaved output) from bytes.
-func unpack(b []byte, s []int32, pf pixelFormat, bo binary.ByteOrder, planar int) {
+func unpack(b []byte, s []int64, pf pixelFormat, bo binary.ByteOrder, planar int) {
 	npx := pf.rows * pf.cols
 	bps := pf.alloc / 8
 	for p := 0; p < npx; p++ {
@@ -787,14 +794,14 @@ func unpack(b []byte, s []int32, pf pixelFormat, bo binary.ByteOrder, planar int
 			} else {
 				o = (p*pf.spp + c) * bps
 			}
-			var v int32
+			var v int64
 			switch bps {
 			case 1:
-				v = int32(b[o])
+				v = int64(b[o])
 			case 2:
-				v = int32(bo.Uint16(b[o:]))
+				v = int64(bo.Uint16(b[o:]))
 			default:
-				v = int32(bo.Uint32(b[o:]))
+				v = int64(bo.Uint32(b[o:]))
 			}
 			s[p*pf.spp+c] = signExtend(v, pf)
 		}
@@ -802,14 +809,14 @@ func unpack(b []byte, s []int32, pf pixelFormat, bo binary.ByteOrder, planar int
 }
 
 // ybr422 expands native YBR_FULL_422 (Y0 Y1 Cb Cr per pixel pair) to interleaved YCbCr.
-func ybr422(b []byte, s []int32, pf pixelFormat) {
+func ybr422(b []byte, s []int64, pf pixelFormat) {
 	npx := pf.rows * pf.cols
 	for p := 0; p+1 < npx+1 && 2*p+3 < len(b)+1; p += 2 {
 		o := 2 * p
 		if o+3 >= len(b) {
 			break
 		}
-		y0, y1, cb, cr := int32(b[o]), int32(b[o+1]), int32(b[o+2]), int32(b[o+3])
+		y0, y1, cb, cr := int64(b[o]), int64(b[o+1]), int64(b[o+2]), int64(b[o+3])
 		s[3*p], s[3*p+1], s[3*p+2] = y0, cb, cr
 		if p+1 < npx {
 			s[3*p+3], s[3*p+4], s[3*p+5] = y1, cb, cr
@@ -828,21 +835,21 @@ func clamp255(x float64) float32 {
 }
 
 // finish applies the photometric interpretation and rescale.
-func finish(s []int32, out []float32, pf pixelFormat, photo string, f frameRef, h *header) error {
+func finish(s []int64, out []float32, pf pixelFormat, photo string, f frameRef, h *header) error {
 	npx := pf.rows * pf.cols
 	switch photo {
 	case "MONOCHROME1", "MONOCHROME2":
 		if pf.spp != 1 {
 			return fmt.Errorf("%s with %d samples per pixel", photo, pf.spp)
 		}
-		var flip int32
+		var flip int64
 		inv := photo == "MONOCHROME1"
 		if inv {
 			// Invert within the stored range so bright means dense, as for MONOCHROME2.
 			if pf.rep == 1 {
 				flip = -1
 			} else {
-				flip = int32(uint32(1)<<uint(pf.stored) - 1)
+				flip = int64(uint64(1)<<uint(pf.stored) - 1)
 			}
 		}
 		for i := 0; i < npx; i++ {

@@ -174,6 +174,7 @@ type header struct {
 	bigEnd  bool
 	size    int64 // file size
 	pixNote string
+	pixVR   string // "OB", "OW" or "" (implicit)
 }
 
 // walker walks elements in buf.
@@ -413,7 +414,7 @@ func parseHeader(path string, buf []byte, size int64, complete bool) (*header, e
 		// No preamble: guess the syntax from the first element, as the standard's
 		// default (implicit LE) or explicit LE/BE when a VR is visible.
 		if len(buf) < 8 {
-			return nil, errors.New("too short to be DICOM")
+			return nil, errors.New("not DICOM: too short")
 		}
 		g := binary.LittleEndian.Uint16(buf)
 		vr := string(buf[4:6])
@@ -474,6 +475,7 @@ func parseHeader(path string, buf []byte, size int64, complete bool) (*header, e
 			h.pixNote = fmt.Sprintf("float pixel data %v (VR %s) is not supported", t, vr)
 		} else {
 			h.hasPix = true
+			h.pixVR = vr
 			h.pixOff = int64(vpos)
 			if vl == undefined {
 				h.pixLen = -1

@@ -44,7 +44,11 @@ case_ coronal-ct          "$D/coronal"
 case_ jpeg-lossless-sv1   "$D/axial_jpegll_sv1"
 case_ jpeg-lossless-p14   "$D/axial_jpegll_p14"
 case_ rle                 "$D/axial_rle"
-case_ big-endian          "$D/axial8_bigendian"
+case_ big-endian          "$D/axial_bigendian"
+# 8-bit samples in a big-endian OW value are swapped in pairs (PS3.5 8.1.1); dcm2niix 1.0.20220720
+# (like pydicom 2.3) reads them unswapped, so it judges dcmtk's little-endian conversion instead.
+echo "big-endian-8bit-ow: dcm2niix ignores the OW word swap of 8-bit big-endian pixels; it reads dcmconv +te copies"
+PREP="dcmconv +te" case_ big-endian-8bit-ow "$D/axial8_bigendian"
 # dcm2niix 1.0.20220720 refuses deflated files: it reads copies inflated by dcmconv.
 echo "deflated: dcm2niix cannot read deflated files; it reads dcmconv +te copies, medsa the deflated originals"
 PREP="dcmconv +te" case_ deflated "$D/axial8_deflated"

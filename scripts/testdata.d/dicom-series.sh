@@ -19,7 +19,8 @@ compress dcmcjpeg "+e1" "$OUT/axial" "$OUT/axial_jpegll_sv1"        # JPEG lossl
 compress dcmcjpeg "+el +sv 7" "$OUT/axial" "$OUT/axial_jpegll_p14"  # JPEG lossless process 14, predictor 7 (.4.57)
 compress dcmcrle "" "$OUT/axial" "$OUT/axial_rle"                    # RLE lossless
 compress dcmcjpeg "+eb" "$OUT/axial8" "$OUT/axial8_jpeg_baseline"    # JPEG baseline 8-bit
-compress dcmconv "+tb" "$OUT/axial8" "$OUT/axial8_bigendian"         # explicit big endian
+compress dcmconv "+tb" "$OUT/axial" "$OUT/axial_bigendian"           # explicit big endian, 16-bit
+compress dcmconv "+tb" "$OUT/axial8" "$OUT/axial8_bigendian"         # explicit big endian, 8-bit in OW (word-swapped)
 compress dcmconv "+td" "$OUT/axial8" "$OUT/axial8_deflated"          # deflated
 # Validate a sample of the classic (single-frame) files with dicom3tools' dciodvfy: errors fail,
 # warnings are fine. The enhanced multi-frame file carries only the functional groups a reader needs
