@@ -1,0 +1,534 @@
+package app
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/storage"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/medsa/medsa/interaction"
+	"github.com/medsa/medsa/io/dicom"
+	"github.com/medsa/medsa/io/load"
+	"github.com/medsa/medsa/io/volume"
+	"github.com/medsa/medsa/viewer"
+)
+
+// Open loads path in the background (progress dialog), then shows it. A folder
+// with several DICOM series asks which one.
+func (u *UI) Open(path, seriesUID string) {
+	prog := widget.NewProgressBarInfinite()
+	dlg := dialog.NewCustomWithoutButtons("Opening "+filepath.Base(path), container.NewVBox(widget.NewLabel(path), prog), u.W)
+	dlg.Show()
+	go func() {
+		t0 := time.Now()
+		vol, err := load.Open(path, load.Options{SeriesUID: seriesUID})
+		if err == nil {
+			err = vol.Validate()
+		}
+		ms := time.Since(t0).Milliseconds()
+		fyne.Do(func() {
+			dlg.Hide()
+			if series, ok := load.MultipleSeries(err); ok {
+				u.pickSeries(path, series)
+				return
+			}
+			if err != nil {
+				u.showError(fmt.Errorf("could not open %s: %w\n\nChoose a DICOM folder or file, a NIfTI (.nii/.nii.gz) or a PNG/JPEG/TIFF image", path, err))
+				return
+			}
+			u.logf("opened %s in %d ms: %v %s", path, ms, vol.Size, vol.Modality)
+			u.attach(vol, path)
+			u.addRecent(path)
+			u.offerRecovery()
+		})
+	}()
+}
+
+// pickSeries asks which DICOM series of a folder to open.
+func (u *UI) pickSeries(path string, series []dicom.Series) {
+	names := make([]string, len(series))
+	for i, s := range series {
+		names[i] = fmt.Sprintf("%d: %s %s (%d×%d×%d, %d files)", s.Number, s.Modality, s.Description, s.Size[0], s.Size[1], s.Size[2], s.Files)
+	}
+	choice := 0
+	list := widget.NewRadioGroup(names, func(s string) {
+		for i, n := range names {
+			if n == s {
+				choice = i
+			}
+		}
+	})
+	list.SetSelected(names[0])
+	dialog.ShowCustomConfirm("This folder holds several series", "Open", "Cancel", container.NewVScroll(list), func(ok bool) {
+		if ok {
+			u.Open(path, series[choice].UID)
+		}
+	}, u.W)
+}
+
+// OpenVolume shows an already loaded volume (tests, and Open's last step).
+func (u *UI) OpenVolume(vol *volume.Volume, path string) { u.attach(vol, path) }
+
+func (u *UI) attach(vol *volume.Volume, path string) {
+	if old := u.doc; old != nil {
+		u.cancelJobs(old)
+		if e, _ := u.engine(); e != nil {
+			e.DropVolume(old.volID)
+		}
+	}
+	sess := interaction.NewSession(vol)
+	if e, _ := u.engine(); e != nil {
+		sess.ModelName = e.Manifest().ID()
+	}
+	ctrl := interaction.NewController(sess)
+	ctrl.Radius = u.brushSize.Value
+	sv := viewer.NewSliceView(sess, ctrl)
+	st, _ := os.Stat(path)
+	id := path
+	if st != nil {
+		id = fmt.Sprintf("%s|%d|%d", path, st.Size(), st.ModTime().UnixNano())
+	}
+	d := &doc{vol: vol, path: path, volID: id, sess: sess, ctrl: ctrl, view: sv, savePath: u.opt.SavePath}
+	u.doc = d
+	u.setTool(u.toolSel.Selected)
+	sv.OnPrompt = func(k interaction.SliceKey) { u.segment(d, k) }
+	sv.OnSlice = func(k interaction.SliceKey, dir int) {
+		u.prefetch(d, dir)
+		u.slider.Value = float64(k.Index)
+		u.slider.Refresh()
+		u.state.event("slice", k)
+	}
+	sv.OnCursor = func(r viewer.Readout) { u.readout.SetText(r.String()) }
+	sv.OnWindow = func([2]float64) { u.prefetch(d, 0) }
+	sv.OnKey = u.onKey
+	sv.OnError = func(err error) { u.setMessage("%v", err) }
+	sv.OnEdited = func() { u.state.event("edit", sv.Key()) }
+	sess.Observe(func(c interaction.Change) {
+		// Observers run on the goroutine that changed the session: always the UI one.
+		if c&(interaction.ChangeLabels|interaction.ChangeLabelTable|interaction.ChangePreview|interaction.ChangePrompts) != 0 {
+			sv.Refresh()
+		}
+		if c&(interaction.ChangeLabels|interaction.ChangeLabelTable) != 0 {
+			u.labelList.Refresh()
+			u.updateLabelInfo()
+		}
+		if c&interaction.ChangePreview != 0 {
+			u.updateCandStatus()
+		}
+		u.updateTitle()
+	})
+	u.centre.Objects = []fyne.CanvasObject{sv}
+	u.centre.Refresh()
+	plane := "axial"
+	u.planeSel.SetSelected(plane)
+	if vol.Is2D() {
+		u.planeSel.Disable()
+	} else {
+		u.planeSel.Enable()
+	}
+	if vol.Channels == 3 {
+		u.presetSel.Disable()
+	} else {
+		u.presetSel.Enable()
+	}
+	u.syncSlider()
+	u.updateTitle()
+	u.labelList.Refresh()
+	u.updateLabelInfo()
+	u.candStatus.SetText("")
+	u.W.Canvas().Focus(sv)
+	u.prefetch(d, 1)
+	u.state.attach(u, d)
+	for _, n := range vol.Notes {
+		u.setMessage("%s", n)
+	}
+}
+
+// --- unsaved changes ---
+
+func (u *UI) dirty() bool {
+	d := u.doc
+	return d != nil && d.sess.Generation() != d.savedGen
+}
+
+// guardUnsaved runs f now, or after the user agreed to drop unsaved changes.
+func (u *UI) guardUnsaved(f func()) {
+	if !u.dirty() {
+		f()
+		return
+	}
+	dialog.ShowConfirm("Unsaved changes", "The mask has unsaved changes. Discard them?", func(ok bool) {
+		if ok {
+			u.removeRecovery(u.doc)
+			u.doc.savedGen = u.doc.sess.Generation()
+			f()
+		}
+	}, u.W)
+}
+
+func (u *UI) closeIntercept() {
+	u.guardUnsaved(func() {
+		if d := u.doc; d != nil {
+			u.cancelJobs(d)
+		}
+		u.W.Close()
+	})
+}
+
+// --- dialogs for files ---
+
+func (u *UI) openFileDialog() {
+	u.guardUnsaved(func() {
+		fd := dialog.NewFileOpen(func(r fyne.URIReadCloser, err error) {
+			if err != nil {
+				u.showError(err)
+				return
+			}
+			if r == nil {
+				return
+			}
+			r.Close()
+			u.Open(r.URI().Path(), "")
+		}, u.W)
+		fd.Resize(fyne.NewSize(900, 600))
+		fd.Show()
+	})
+}
+
+func (u *UI) openFolderDialog() {
+	u.guardUnsaved(func() {
+		fd := dialog.NewFolderOpen(func(l fyne.ListableURI, err error) {
+			if err != nil {
+				u.showError(err)
+				return
+			}
+			if l != nil {
+				u.Open(l.Path(), "")
+			}
+		}, u.W)
+		fd.Resize(fyne.NewSize(900, 600))
+		fd.Show()
+	})
+}
+
+func (u *UI) openMaskDialog() {
+	d := u.doc
+	if d == nil {
+		return
+	}
+	fd := dialog.NewFileOpen(func(r fyne.URIReadCloser, err error) {
+		if err != nil || r == nil {
+			u.showError(err)
+			return
+		}
+		r.Close()
+		u.OpenMask(r.URI().Path())
+	}, u.W)
+	fd.SetFilter(storage.NewExtensionFileFilter([]string{".gz", ".nii"}))
+	fd.Resize(fyne.NewSize(900, 600))
+	fd.Show()
+}
+
+// OpenMask loads a saved label map onto the open image (background read).
+func (u *UI) OpenMask(path string) {
+	d := u.doc
+	if d == nil {
+		return
+	}
+	go func() {
+		lm, table, err := loadMask(path, d.vol)
+		fyne.Do(func() {
+			if err != nil {
+				u.showError(fmt.Errorf("%w\n\nThe mask must have the image's size and geometry", err))
+				return
+			}
+			if u.doc != d {
+				return
+			}
+			if err := d.sess.LoadLabelMap(lm, table); err != nil {
+				u.showError(err)
+				return
+			}
+			d.savedGen = d.sess.Generation()
+			d.savePath = path
+			u.updateTitle()
+			u.setMessage("opened mask %s", filepath.Base(path))
+		})
+	}()
+}
+
+// Save writes the mask to its path (asks for one the first time).
+func (u *UI) Save() {
+	d := u.doc
+	if d == nil {
+		return
+	}
+	if d.savePath == "" {
+		u.SaveAs()
+		return
+	}
+	u.saveTo(d, d.savePath, nil)
+}
+
+// SaveAs asks for a path.
+func (u *UI) SaveAs() {
+	d := u.doc
+	if d == nil {
+		return
+	}
+	fd := dialog.NewFileSave(func(w fyne.URIWriteCloser, err error) {
+		if err != nil || w == nil {
+			u.showError(err)
+			return
+		}
+		w.Close()
+		p := w.URI().Path()
+		if !strings.HasSuffix(p, ".nii.gz") && !strings.HasSuffix(p, ".nii") && !strings.HasSuffix(p, ".png") {
+			os.Remove(p)
+			p += ".nii.gz"
+		}
+		d.savePath = p
+		u.saveTo(d, p, nil)
+	}, u.W)
+	fd.SetFileName(strings.TrimSuffix(strings.TrimSuffix(studyName(d.vol, d.path), ".gz"), ".nii") + "_mask.nii.gz")
+	fd.Resize(fyne.NewSize(900, 600))
+	fd.Show()
+}
+
+func (u *UI) exportPNG() {
+	d := u.doc
+	if d == nil {
+		return
+	}
+	fd := dialog.NewFileSave(func(w fyne.URIWriteCloser, err error) {
+		if err != nil || w == nil {
+			u.showError(err)
+			return
+		}
+		w.Close()
+		p := w.URI().Path()
+		if !strings.HasSuffix(strings.ToLower(p), ".png") {
+			os.Remove(p)
+			p += ".png"
+		}
+		k := d.view.Key()
+		axis := d.vol.Affine.PlaneAxis(k.Plane, d.vol.Size)
+		u.saveTo(d, p, &pngSlice{Axis: axis, Index: k.Index})
+	}, u.W)
+	fd.SetFileName("mask_slice.png")
+	fd.Show()
+}
+
+// saveTo snapshots the labels and writes them in the background.
+func (u *UI) saveTo(d *doc, path string, ps *pngSlice) {
+	if ps == nil && strings.HasSuffix(strings.ToLower(path), ".png") {
+		k := d.view.Key()
+		ps = &pngSlice{Axis: d.vol.Affine.PlaneAxis(k.Plane, d.vol.Size), Index: k.Index}
+	}
+	u.setMessage("saving %s…", filepath.Base(path))
+	go func() {
+		t0 := time.Now()
+		lm, table, recs, gen := d.sess.SnapshotLabels()
+		err := saveMask(path, lm, table, u.meta(d, table, recs), ps)
+		ms := time.Since(t0).Milliseconds()
+		fyne.Do(func() {
+			if err != nil {
+				u.showError(fmt.Errorf("%w\n\nChoose another folder or name", err))
+				return
+			}
+			if ps == nil {
+				d.savedGen = gen
+				u.removeRecovery(d)
+			}
+			u.updateTitle()
+			u.setMessage("saved %s (%d ms)", filepath.Base(path), ms)
+			u.logf("saved %s in %d ms", path, ms)
+			u.state.event("saved", path)
+		})
+	}()
+}
+
+func (u *UI) meta(d *doc, table []volume.Label, recs []interaction.MaskRecord) *Meta {
+	sc := &Meta{Tool: "medsa", Source: d.path, Masks: recs, Volumes: map[string]float64{}}
+	for _, l := range table {
+		v, unit := d.sess.Measure(l.Value)
+		sc.Volumes[fmt.Sprintf("%d (%s)", l.Value, unit)] = v
+	}
+	if e, _ := u.engine(); e != nil {
+		sc.Model = e.Manifest().ID()
+	}
+	return sc
+}
+
+// --- recent files ---
+
+func (u *UI) addRecent(path string) {
+	p := u.A.Preferences()
+	abs, err := filepath.Abs(path)
+	if err == nil {
+		path = abs
+	}
+	list := []string{path}
+	for _, x := range p.StringList("recent") {
+		if x != path && len(list) < 10 {
+			list = append(list, x)
+		}
+	}
+	p.SetStringList("recent", list)
+	u.refreshRecent()
+}
+
+func (u *UI) refreshRecent() {
+	var items []*fyne.MenuItem
+	for _, x := range u.A.Preferences().StringList("recent") {
+		path := x
+		items = append(items, fyne.NewMenuItem(path, func() { u.guardUnsaved(func() { u.Open(path, "") }) }))
+	}
+	if len(items) == 0 {
+		items = append(items, fyne.NewMenuItem("(none)", nil))
+	}
+	u.recentMenu.ChildMenu.Items = items
+}
+
+// --- bundled sample and assets ---
+
+// findAsset looks for assets/<name> next to the binary, above it, and in the working tree.
+func findAsset(name string) string {
+	var roots []string
+	if exe, err := os.Executable(); err == nil {
+		dir := filepath.Dir(exe)
+		roots = append(roots, dir, filepath.Dir(dir), filepath.Join(dir, "..", "share", "medsa"))
+	}
+	if wd, err := os.Getwd(); err == nil {
+		for d := wd; ; d = filepath.Dir(d) {
+			roots = append(roots, d)
+			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil || filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
+	for _, r := range roots {
+		p := filepath.Join(r, "assets", name)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+func (u *UI) offerSample() {
+	p := findAsset("sample")
+	if p == "" {
+		u.setMessage("open an image with Ctrl+O")
+		return
+	}
+	dialog.ShowCustomConfirm("Welcome to medsa", "Open sample", "Choose a file…",
+		widget.NewLabel("Open the bundled sample study?\n"+p), func(ok bool) {
+			if ok {
+				u.Open(p, "")
+			} else {
+				u.openFileDialog()
+			}
+		}, u.W)
+}
+
+// --- crash recovery ---
+
+func (u *UI) offerRecovery() {
+	d := u.doc
+	if d == nil || u.opt.NoRecovery || u.opt.RecoveryDir == "" {
+		return
+	}
+	mask, meta := recoveryPaths(u.opt.RecoveryDir, d.path)
+	st, err := os.Stat(mask)
+	if err != nil {
+		return
+	}
+	msg := fmt.Sprintf("medsa found unsaved work on this image from %s.\nRecover it?", st.ModTime().Format("2006-01-02 15:04"))
+	dialog.ShowConfirm("Recover unsaved work", msg, func(ok bool) {
+		if !ok {
+			os.Remove(mask)
+			os.Remove(meta)
+			return
+		}
+		go func() {
+			lm, table, err := loadMask(mask, d.vol)
+			fyne.Do(func() {
+				if err != nil {
+					u.showError(fmt.Errorf("recovery file unusable: %w", err))
+					return
+				}
+				if err := d.sess.LoadLabelMap(lm, table); err != nil {
+					u.showError(err)
+					return
+				}
+				u.setMessage("recovered unsaved work")
+				u.updateTitle()
+			})
+		}()
+	}, u.W)
+}
+
+func (u *UI) removeRecovery(d *doc) {
+	if d == nil || u.opt.RecoveryDir == "" {
+		return
+	}
+	mask, meta := recoveryPaths(u.opt.RecoveryDir, d.path)
+	os.Remove(mask)
+	os.Remove(meta)
+}
+
+// autosaveLoop writes the recovery file every opt.Autosave and after each
+// accepted mask, when something changed since the last autosave.
+func (u *UI) autosaveLoop() {
+	t := time.NewTicker(u.opt.Autosave)
+	defer t.Stop()
+	for {
+		select {
+		case <-u.quit:
+			return
+		case <-t.C:
+		case <-u.autosaveKick:
+		}
+		var d *doc
+		var saved uint64
+		fyne.DoAndWait(func() {
+			if d = u.doc; d != nil {
+				saved = d.savedGen
+			}
+		})
+		if d == nil || u.opt.RecoveryDir == "" {
+			continue
+		}
+		gen := d.sess.Generation()
+		if gen == d.autoGen || gen == saved {
+			continue
+		}
+		if err := os.MkdirAll(u.opt.RecoveryDir, 0o755); err != nil {
+			u.logf("autosave: %v", err)
+			continue
+		}
+		lm, table, recs, g := d.sess.SnapshotLabels()
+		mask, _ := recoveryPaths(u.opt.RecoveryDir, d.path)
+		if err := saveMask(mask, lm, table, u.meta(d, table, recs), nil); err != nil {
+			u.logf("autosave: %v", err)
+			continue
+		}
+		d.autoGen = g
+		u.state.event("autosaved", mask)
+	}
+}
+
+func (u *UI) kickAutosave() {
+	select {
+	case u.autosaveKick <- struct{}{}:
+	default:
+	}
+}

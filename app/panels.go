@@ -1,0 +1,315 @@
+package app
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"image/color"
+	"image/png"
+	"sync"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/canvas"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/medsa/medsa/interaction"
+	"github.com/medsa/medsa/io/atomicfile"
+	"github.com/medsa/medsa/io/volume"
+	"github.com/medsa/medsa/viewer/render"
+)
+
+// --- window presets ---
+
+type preset struct {
+	name string
+	w    [2]float64 // center, width; width 0 = auto / file default
+	auto bool
+}
+
+var presets = []preset{
+	{name: "CT soft tissue (40/400)", w: [2]float64{40, 400}},
+	{name: "CT lung (−600/1500)", w: [2]float64{-600, 1500}},
+	{name: "CT bone (400/1800)", w: [2]float64{400, 1800}},
+	{name: "CT brain (40/80)", w: [2]float64{40, 80}},
+	{name: "auto (0.5–99.5 %)", auto: true},
+	{name: "file default"},
+}
+
+func presetNames() []string {
+	out := make([]string, len(presets))
+	for i, p := range presets {
+		out[i] = p.name
+	}
+	return out
+}
+
+func (u *UI) applyPreset(name string) {
+	d := u.doc
+	if d == nil {
+		return
+	}
+	for _, p := range presets {
+		if p.name != name {
+			continue
+		}
+		switch {
+		case p.auto:
+			d.view.SetWindow(render.AutoWindow(d.vol.Data, d.vol.Channels))
+		case p.w[1] == 0:
+			w := d.vol.Window
+			if w[1] <= 0 {
+				w = render.AutoWindow(d.vol.Data, d.vol.Channels)
+			}
+			d.view.SetWindow(w)
+		default:
+			d.view.SetWindow(p.w)
+		}
+	}
+}
+
+// --- labels panel ---
+
+func (u *UI) newLabelList() *widget.List {
+	var l *widget.List
+	l = widget.NewList(
+		func() int {
+			if u.doc == nil {
+				return 0
+			}
+			return len(u.doc.sess.Labels())
+		},
+		func() fyne.CanvasObject {
+			sw := canvas.NewRectangle(color.White)
+			sw.SetMinSize(fyne.NewSize(18, 18))
+			vis := widget.NewCheck("", nil)
+			return container.NewBorder(nil, nil, container.NewHBox(vis, sw), nil, widget.NewLabel("label"))
+		},
+		func(id widget.ListItemID, o fyne.CanvasObject) {
+			d := u.doc
+			if d == nil {
+				return
+			}
+			labs := d.sess.Labels()
+			if id >= len(labs) {
+				return
+			}
+			lab := labs[id]
+			c := o.(*fyne.Container)
+			name := c.Objects[0].(*widget.Label)
+			left := c.Objects[1].(*fyne.Container)
+			vis := left.Objects[0].(*widget.Check)
+			sw := left.Objects[1].(*canvas.Rectangle)
+			sw.FillColor = color.RGBA{lab.Color[0], lab.Color[1], lab.Color[2], 255}
+			sw.Refresh()
+			vis.OnChanged = nil
+			vis.SetChecked(lab.Visible)
+			v := lab.Value
+			vis.OnChanged = func(on bool) { d.sess.SetLabelVisible(v, on) }
+			val, unit := d.sess.Measure(lab.Value)
+			mark := ""
+			if lab.Value == d.sess.Active() {
+				mark = "▶ "
+			}
+			name.SetText(fmt.Sprintf("%s%s  %.2f %s", mark, lab.Name, val, unit))
+		})
+	l.OnSelected = func(id widget.ListItemID) {
+		if d := u.doc; d != nil {
+			labs := d.sess.Labels()
+			if id < len(labs) {
+				d.sess.SetActive(labs[id].Value)
+			}
+		}
+	}
+	return l
+}
+
+func (u *UI) updateLabelInfo() {
+	d := u.doc
+	if d == nil {
+		u.labelInfo.SetText("")
+		return
+	}
+	l, _ := d.sess.Label(d.sess.Active())
+	v, unit := d.sess.Measure(l.Value)
+	u.labelInfo.SetText(fmt.Sprintf("Active: %s\n%d voxels · %.2f %s\nopacity %.0f %%", l.Name, d.sess.VoxelCount(l.Value), v, unit, l.Opacity*100))
+}
+
+// editActiveLabel edits name, colour, visibility and opacity of the active label.
+func (u *UI) editActiveLabel() {
+	d := u.doc
+	if d == nil {
+		return
+	}
+	l, _ := d.sess.Label(d.sess.Active())
+	name := widget.NewEntry()
+	name.SetText(l.Name)
+	op := widget.NewSlider(0, 100)
+	op.SetValue(l.Opacity * 100)
+	vis := widget.NewCheck("visible", nil)
+	vis.SetChecked(l.Visible)
+	col := l.Color
+	sw := canvas.NewRectangle(color.RGBA{col[0], col[1], col[2], 255})
+	sw.SetMinSize(fyne.NewSize(40, 20))
+	pick := widget.NewButton("colour…", func() {
+		dialog.ShowColorPicker("Label colour", "", func(c color.Color) {
+			r, g, b, _ := c.RGBA()
+			col = [3]uint8{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8)}
+			sw.FillColor = color.RGBA{col[0], col[1], col[2], 255}
+			sw.Refresh()
+		}, u.W)
+	})
+	form := widget.NewForm(
+		widget.NewFormItem("name", name),
+		widget.NewFormItem("colour", container.NewHBox(sw, pick)),
+		widget.NewFormItem("opacity", op),
+		widget.NewFormItem("", vis),
+	)
+	dialog.ShowCustomConfirm(fmt.Sprintf("Label %d", l.Value), "Apply", "Cancel", form, func(ok bool) {
+		if !ok {
+			return
+		}
+		d.sess.RenameLabel(l.Value, name.Text)
+		d.sess.SetLabelColor(l.Value, col)
+		d.sess.SetLabelOpacity(l.Value, op.Value/100)
+		d.sess.SetLabelVisible(l.Value, vis.Checked)
+	}, u.W)
+}
+
+// --- help ---
+
+const shortcutsText = `Mouse
+  left click            positive point
+  right click / Shift+click   negative point
+  left drag             box
+  right drag            window/level (horizontal: width, vertical: level)
+  middle drag           pan
+  wheel                 next/previous slice
+  Ctrl+wheel            zoom around the pointer
+
+Keys
+  Enter                 accept the preview into the active label
+  Tab                   next candidate mask
+  Esc                   clear the prompts of this slice
+  Up/Down, PgUp/PgDn    scroll 1 / 10 slices;  Home/End first/last
+  A / C / S             axial / coronal / sagittal
+  P / X / B / E         points / box / brush / eraser
+  [ / ]                 brush smaller / larger
+  F                     fit to window
+  Ctrl+Z, Ctrl+Shift+Z (Ctrl+Y)   undo, redo (prompts, masks and brush edits)
+  Ctrl+S, Ctrl+Shift+S  save mask (NIfTI + JSON sidecar), save as
+  Ctrl+O                open an image
+  Ctrl+P                propagate through the volume`
+
+func (u *UI) showHelp() {
+	t := widget.NewLabel(shortcutsText)
+	t.TextStyle.Monospace = true
+	dialog.ShowCustom("Keyboard shortcuts", "Close", container.NewVScroll(t), u.W)
+}
+
+// --- icon ---
+
+//go:embed icon.png
+var iconPNG []byte
+
+func appIcon() fyne.Resource { return fyne.NewStaticResource("icon.png", iconPNG) }
+
+// IconImage decodes the application icon (for checks).
+func IconImage() error {
+	_, err := png.Decode(bytes.NewReader(iconPNG))
+	return err
+}
+
+// --- state file (a test hook for the real-window test) ---
+
+// stateWriter keeps a JSON file describing the slice view's geometry on the
+// window and the last events, so a script driving the real window with
+// xdotool knows where to click and what happened. Off when path is "".
+type stateWriter struct {
+	path string
+	mu   sync.Mutex
+	st   map[string]any
+}
+
+func newStateWriter(path string) *stateWriter {
+	return &stateWriter{path: path, st: map[string]any{}}
+}
+
+func (s *stateWriter) flush() {
+	data, err := json.MarshalIndent(s.st, "", " ")
+	if err == nil {
+		atomicfile.WriteFile(s.path, data)
+	}
+}
+
+// event records an event with its time and count.
+func (s *stateWriter) event(name string, v any) {
+	if s.path == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, _ := s.st["count_"+name].(int)
+	s.st["count_"+name] = n + 1
+	s.st[name] = v
+	s.flush()
+}
+
+// attach writes the view's geometry once laid out, and the voxel of each new prompt point.
+func (s *stateWriter) attach(u *UI, d *doc) {
+	if s.path == "" {
+		return
+	}
+	prev := d.view.OnPrompt
+	d.view.OnPrompt = func(k interaction.SliceKey) {
+		p, _ := d.sess.Prompts(k)
+		if len(p.Points) > 0 {
+			pt := p.Points[len(p.Points)-1]
+			axis := d.vol.Affine.PlaneAxis(k.Plane, d.vol.Size)
+			ua, va := volume.SliceAxes(axis)
+			var vox [3]int
+			vox[axis], vox[ua], vox[va] = k.Index, int(pt.U), int(pt.V)
+			s.event("point_voxel", vox)
+		}
+		prev(k)
+	}
+	go func() {
+		for i := 0; i < 50; i++ {
+			select {
+			case <-u.quit:
+				return
+			default:
+			}
+			done := false
+			fyne.DoAndWait(func() {
+				if u.doc != d || d.view.Size().Width < 10 {
+					return
+				}
+				pos := fyne.CurrentApp().Driver().AbsolutePositionForObject(d.view)
+				sz := d.view.Size()
+				k := d.view.Key()
+				W, H := d.sess.SliceSize(k.Plane)
+				c := d.view.ToScreen(W/2, H/2)
+				s.mu.Lock()
+				s.st["view"] = map[string]any{"x": pos.X, "y": pos.Y, "w": sz.Width, "h": sz.Height,
+					"scale": u.W.Canvas().Scale(), "centre_x": pos.X + c.X, "centre_y": pos.Y + c.Y}
+				s.st["slice"] = map[string]any{"plane": k.Plane.String(), "index": k.Index, "w": W, "h": H}
+				s.st["title"] = u.W.Title()
+				s.flush()
+				s.mu.Unlock()
+				done = i > 3
+			})
+			if done {
+				return
+			}
+			select {
+			case <-u.quit:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}()
+}
