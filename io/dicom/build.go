@@ -246,6 +246,24 @@ func build(name string, hs []*header) (*volumeT, error) {
 	for _, h := range hs {
 		have += h.size
 	}
+	for _, h := range hs {
+		if h.pixLen < 0 {
+			continue
+		}
+		fb := int64(pf.rows) * int64(pf.cols) * int64(pf.spp) * int64(pf.alloc/8)
+		if pf.photo == "YBR_FULL_422" && pf.spp == 3 {
+			fb = int64(pf.rows) * int64(pf.cols) * 2 * int64(pf.alloc/8)
+		}
+		nf := int64(max(1, h.ds.uint(tNumberOfFrames, 1)))
+		end := h.size
+		if h.data != nil {
+			end = int64(len(h.data))
+		}
+		if h.pixLen < fb*nf || h.pixOff+fb*nf > end {
+			return nil, fmt.Errorf("%s: PixelData holds %d bytes (%d in the file); %d frame(s) of %dx%dx%d at %d bits need %d",
+				h.path, h.pixLen, max(0, end-h.pixOff), nf, pf.cols, pf.rows, pf.spp, pf.alloc, fb*nf)
+		}
+	}
 	if frameVox*int64(len(sel)) > have*1024 {
 		return nil, fmt.Errorf("%s: %d frames of %dx%d claimed by %d bytes of files", name, len(sel), pf.cols, pf.rows, have)
 	}

@@ -367,7 +367,7 @@ func TestBadInput(t *testing.T) {
 		{"empty", nil, "not DICOM"},
 		{"text", []byte("hello, this is not a DICOM file at all, just text......"), "not DICOM"},
 		{"truncated header", mr[:300], "truncated"},
-		{"truncated pixels", mr[:len(mr)-300], "PixelData claims"},
+		{"truncated pixels", mr[:len(mr)-300], "PixelData holds"},
 		{"rows lie", patch(t, mr, rows, []byte{0x28, 0x00, 0x10, 0x00, 'U', 'S', 2, 0, 0x60, 0xEA}), "PixelData holds"},
 		{"pixel length lies", patch(t, mr, append(pixTag, 0, 0x20, 0, 0), append(pixTag, 0xF0, 0xFF, 0xFF, 0x7F)), "PixelData claims"},
 		{"nan position", patch(t, mr, ipp, []byte("NaN     \\-91.2000\\6.6406")), ""},
