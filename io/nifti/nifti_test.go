@@ -266,7 +266,7 @@ func TestQformFromAffine(t *testing.T) {
 			}
 			a[i][3] = float64(10 * (i + 1))
 		}
-		hb := encodeHeader([3]int{4, 4, 4}, a, dtUint8, 0, "")
+		hb, _ := encodeHeader([3]int{4, 4, 4}, a, dtUint8, 0, "")
 		h, err := parseHeader(hb)
 		if err != nil {
 			t.Fatal(err)

@@ -2,13 +2,11 @@ package nifti
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
-	"runtime"
 	"strings"
-
-	"github.com/klauspost/pgzip"
 
 	"github.com/medsa/medsa/io/atomicfile"
 	"github.com/medsa/medsa/io/volume"
@@ -67,10 +65,26 @@ func WriteLabelMap(path string, m *volume.LabelMap, opts ...Option) error {
 	if err := checkExt(path); err != nil {
 		return err
 	}
-	gz := Gzipped(path)
-	return atomicfile.Write(path, func(w io.Writer) error {
-		return EncodeLabelMap(w, m, gz, opts...)
+	o, err := labelOpts(m, opts)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if !Gzipped(path) {
+		return atomicfile.Write(path, func(w io.Writer) error {
+			return encodeLabels(w, m, false, o, labelType(m))
+		})
+	}
+	// Most masks fit uint8: encode them so without a separate pass over the map,
+	// and start again as uint16 if a label > 255 turns up.
+	err = atomicfile.Write(path, func(w io.Writer) error {
+		return encodeLabels(w, m, true, o, dtUint8)
 	})
+	if errors.Is(err, errWideLabel) {
+		err = atomicfile.Write(path, func(w io.Writer) error {
+			return encodeLabels(w, m, true, o, dtUint16)
+		})
+	}
+	return err
 }
 
 var typeCodes = map[string]int{}
@@ -140,84 +154,99 @@ func EncodeVolume(w io.Writer, v *volume.Volume, gz bool, opts ...Option) error 
 	if err != nil {
 		return err
 	}
-	hdr := encodeHeader(v.Size, v.Affine, dt, 0, o.descrip)
+	hdr, err := encodeHeader(v.Size, v.Affine, dt, 0, o.descrip)
+	if err != nil {
+		return err
+	}
 	ti := types[dt]
 	per := v.Channels
-	return writeStream(w, gz, o.level, hdr, v.NumVoxels()*ti.size, func(dst []byte, start int) {
+	return writeStream(w, gz, o.level, hdr, v.NumVoxels()*ti.size, ti.size, func(dst []byte, start int) {
 		n := len(dst) / ti.size
 		encodeValues(dst, v.Data[start/ti.size*per:(start/ti.size+n)*per], dt)
-	})
+	}, nil)
 }
 
 // EncodeLabelMap writes a label map as a single-file NIfTI-1 stream.
 func EncodeLabelMap(w io.Writer, m *volume.LabelMap, gz bool, opts ...Option) error {
+	o, err := labelOpts(m, opts)
+	if err != nil {
+		return err
+	}
+	return encodeLabels(w, m, gz, o, labelType(m))
+}
+
+// errWideLabel stops a speculative uint8 encoding that met a label > 255.
+var errWideLabel = errors.New("label above 255 in a uint8 encoding")
+
+func labelOpts(m *volume.LabelMap, opts []Option) (writeOpts, error) {
 	o := writeOpts{level: 1}
 	for _, f := range opts {
 		f(&o)
 	}
 	if err := volume.CheckSize(m.Size, 1); err != nil {
-		return fmt.Errorf("label map: %w", err)
+		return o, fmt.Errorf("label map: %w", err)
 	}
 	if len(m.Data) != m.Size[0]*m.Size[1]*m.Size[2] {
-		return fmt.Errorf("label map: %d labels for size %v", len(m.Data), m.Size)
+		return o, fmt.Errorf("label map: %d labels for size %v", len(m.Data), m.Size)
 	}
 	if err := m.Affine.Validate(); err != nil {
-		return fmt.Errorf("label map: %w", err)
+		return o, fmt.Errorf("label map: %w", err)
 	}
-	mx := m.MaxLabel()
-	dt := dtUint8
-	if mx > 255 {
-		dt = dtUint16
+	return o, nil
+}
+
+func labelType(m *volume.LabelMap) int {
+	if fitsUint8(m.Data) {
+		return dtUint8
 	}
-	hdr := encodeHeader(m.Size, m.Affine, dt, intentLabel, o.descrip)
-	binary.LittleEndian.PutUint32(hdr[124:], math.Float32bits(float32(mx))) // cal_max
+	return dtUint16
+}
+
+// encodeLabels writes m with datatype dt. With gzip and uint8, dt may be a guess:
+// the run coder checks every label and fails with errWideLabel on one > 255 (the
+// fallback encoder for run-poor chunks is reached only after that check).
+func encodeLabels(w io.Writer, m *volume.LabelMap, gz bool, o writeOpts, dt int) error {
+	hdr, err := encodeHeader(m.Size, m.Affine, dt, intentLabel, o.descrip)
+	if err != nil {
+		return err
+	}
 	ti := types[dt]
-	return writeStream(w, gz, o.level, hdr, len(m.Data)*ti.size, func(dst []byte, start int) {
+	var runs []uint16 // masks are runs: code them straight from the labels
+	if dt == dtUint8 {
+		runs = m.Data
+	}
+	return writeStream(w, gz, o.level, hdr, len(m.Data)*ti.size, ti.size, func(dst []byte, start int) {
 		src := m.Data[start/ti.size : start/ti.size+len(dst)/ti.size]
 		if dt == dtUint8 {
-			for i, l := range src {
-				dst[i] = byte(l)
-			}
+			narrow(dst, src)
 			return
 		}
 		for i, l := range src {
 			binary.LittleEndian.PutUint16(dst[2*i:], l)
 		}
-	})
+	}, runs)
 }
 
 // writeStream writes the header and total bytes of voxel data produced chunk by
-// chunk by fill(dst, offset), through a parallel gzip writer when gz.
-func writeStream(w io.Writer, gz bool, level int, hdr []byte, total int, fill func(dst []byte, start int)) error {
-	out := w
-	var zw *pgzip.Writer
+// chunk by fill(dst, offset) (offsets multiples of unit, the voxel size), through
+// the parallel gzip writer when gz. fill may be called from several goroutines.
+// labels, when set, is a uint8 label map the gzip writer run-codes directly.
+func writeStream(w io.Writer, gz bool, level int, hdr []byte, total, unit int, fill func(dst []byte, start int), labels []uint16) error {
 	if gz {
-		var err error
-		zw, err = pgzip.NewWriterLevel(w, level)
-		if err != nil {
-			return err
-		}
-		// 1 MiB blocks, two per core in flight.
-		if err := zw.SetConcurrency(1<<20, 2*runtime.GOMAXPROCS(0)); err != nil {
-			return err
-		}
-		out = zw
+		return writeGzipParallel(w, level, gzSource{hdr: hdr, total: total, unit: unit, fill: fill, labels: labels})
 	}
-	if _, err := out.Write(hdr); err != nil {
+	if _, err := w.Write(hdr); err != nil {
 		return err
 	}
-	const chunk = 1 << 20 // a multiple of every voxel size (1, 2, 3, 4, 8) times 3
-	buf := make([]byte, min(chunk*3, total))
+	chunk := (1 << 20) / unit * unit
+	buf := make([]byte, min(chunk, total))
 	for start := 0; start < total; {
 		n := min(len(buf), total-start)
 		fill(buf[:n], start)
-		if _, err := out.Write(buf[:n]); err != nil {
+		if _, err := w.Write(buf[:n]); err != nil {
 			return err
 		}
 		start += n
-	}
-	if zw != nil {
-		return zw.Close()
 	}
 	return nil
 }
@@ -290,7 +319,12 @@ func encodeValues(dst []byte, src []float32, dt int) {
 
 // encodeHeader builds a little-endian NIfTI-1 single-file header plus the 4-byte
 // extension flag (352 bytes; data follows at vox_offset 352).
-func encodeHeader(size [3]int, a volume.Affine, dt, intent int, descrip string) []byte {
+func encodeHeader(size [3]int, a volume.Affine, dt, intent int, descrip string) ([]byte, error) {
+	for d, n := range size {
+		if n < 1 || n > 32767 {
+			return nil, fmt.Errorf("dimension %d is %d: NIfTI-1 holds 1..32767 per axis (save a large 2D image's mask as PNG)", d, n)
+		}
+	}
 	b := make([]byte, 352)
 	le := binary.LittleEndian
 	f32 := func(off int, v float64) { le.PutUint32(b[off:], math.Float32bits(float32(v))) }
@@ -327,5 +361,5 @@ func encodeHeader(size [3]int, a volume.Affine, dt, intent int, descrip string) 
 		}
 	}
 	copy(b[344:], "n+1\x00")
-	return b
+	return b, nil
 }
