@@ -15,6 +15,7 @@ func runGUI(args []string) error {
 	fs.StringVar(&opt.Device, "device", "", "auto, cuda or cpu (default auto)")
 	fs.StringVar(&opt.SeriesUID, "series", "", "DICOM series UID to open from a folder with several")
 	fs.StringVar(&opt.SavePath, "save", "", "where Ctrl+S saves the mask without asking (default: $MEDSA_SAVE_PATH)")
+	fs.StringVar(&opt.MaskPath, "mask", "", "a saved mask (.nii.gz) to open on the image")
 	fs.BoolVar(&opt.NoRecovery, "no-recovery", false, "do not offer to recover unsaved work")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -36,6 +36,7 @@ const AppID = "io.github.medsa"
 type Options struct {
 	Path        string // image to open at start ("" offers the bundled sample)
 	SeriesUID   string // DICOM series to open from a folder with several
+	MaskPath    string // a saved mask to open on the image at start
 	ModelDir    string // "" = $MEDSA_MODEL, then assets/model next to the binary or in the working tree
 	Device      string // auto, cuda, cpu
 	SavePath    string // Ctrl+S writes here without a dialog ($MEDSA_SAVE_PATH)
@@ -344,9 +345,10 @@ func (u *UI) shortcuts() {
 		c.AddShortcut(&desktop.CustomShortcut{KeyName: k, Modifier: mod}, func(fyne.Shortcut) { f() })
 	}
 	ctl := fyne.KeyModifierShortcutDefault
-	add(fyne.KeyZ, ctl, u.Undo)
+	// Fyne reports Ctrl+Z / Ctrl+Y as its standard undo/redo shortcuts.
+	c.AddShortcut(&fyne.ShortcutUndo{}, func(fyne.Shortcut) { u.Undo() })
+	c.AddShortcut(&fyne.ShortcutRedo{}, func(fyne.Shortcut) { u.Redo() })
 	add(fyne.KeyZ, ctl|fyne.KeyModifierShift, u.Redo)
-	add(fyne.KeyY, ctl, u.Redo)
 	add(fyne.KeyS, ctl, u.Save)
 	add(fyne.KeyS, ctl|fyne.KeyModifierShift, u.SaveAs)
 	add(fyne.KeyO, ctl, u.openFileDialog)

@@ -46,7 +46,12 @@ func (u *UI) Open(path, seriesUID string) {
 			u.logf("opened %s in %d ms: %v %s", path, ms, vol.Size, vol.Modality)
 			u.attach(vol, path)
 			u.addRecent(path)
-			u.offerRecovery()
+			if m := u.opt.MaskPath; m != "" {
+				u.opt.MaskPath = ""
+				u.OpenMask(m)
+			} else {
+				u.offerRecovery()
+			}
 		})
 	}()
 }
@@ -243,7 +248,7 @@ func (u *UI) OpenMask(path string) {
 		return
 	}
 	go func() {
-		lm, table, err := loadMask(path, d.vol)
+		lm, table, recs, err := loadMask(path, d.vol)
 		fyne.Do(func() {
 			if err != nil {
 				u.showError(fmt.Errorf("%w\n\nThe mask must have the image's size and geometry", err))
@@ -256,10 +261,14 @@ func (u *UI) OpenMask(path string) {
 				u.showError(err)
 				return
 			}
+			d.sess.SetRecords(recs)
 			d.savedGen = d.sess.Generation()
-			d.savePath = path
+			if d.savePath == "" {
+				d.savePath = path
+			}
 			u.updateTitle()
 			u.setMessage("opened mask %s", filepath.Base(path))
+			u.state.event("mask_opened", path)
 		})
 	}()
 }
@@ -459,7 +468,7 @@ func (u *UI) offerRecovery() {
 			return
 		}
 		go func() {
-			lm, table, err := loadMask(mask, d.vol)
+			lm, table, recs, err := loadMask(mask, d.vol)
 			fyne.Do(func() {
 				if err != nil {
 					u.showError(fmt.Errorf("recovery file unusable: %w", err))
@@ -469,6 +478,7 @@ func (u *UI) offerRecovery() {
 					u.showError(err)
 					return
 				}
+				d.sess.SetRecords(recs)
 				u.setMessage("recovered unsaved work")
 				u.updateTitle()
 			})

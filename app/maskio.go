@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"strings"
 
@@ -33,9 +34,21 @@ func saveMask(path string, lm *volume.LabelMap, labels []volume.Label, meta *Met
 	return mask.Save(path, lm, labels, meta)
 }
 
-// loadMask reads a saved mask for editing on vol (it must lie on vol's grid).
-func loadMask(path string, vol *volume.Volume) (*volume.LabelMap, []volume.Label, error) {
-	return mask.Load(path, vol)
+// loadMask reads a saved mask for editing on vol (it must lie on vol's grid)
+// and the records of how its masks were made, when its sidecar has them.
+func loadMask(path string, vol *volume.Volume) (*volume.LabelMap, []volume.Label, []interaction.MaskRecord, error) {
+	lm, labels, err := mask.Load(path, vol)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var recs []interaction.MaskRecord
+	if sc, err := mask.ReadSidecar(path); err == nil && sc != nil && len(sc.Meta) > 0 {
+		var m Meta
+		if json.Unmarshal(sc.Meta, &m) == nil {
+			recs = m.Masks
+		}
+	}
+	return lm, labels, recs, nil
 }
 
 // recoveryPaths are the autosave files of a source image.

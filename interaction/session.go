@@ -214,6 +214,13 @@ func (s *Session) LoadLabelMap(lm *volume.LabelMap, table []volume.Label) error 
 	return nil
 }
 
+// SetRecords replaces the mask records (e.g. read back from a saved sidecar).
+func (s *Session) SetRecords(r []MaskRecord) {
+	s.mu.Lock()
+	s.records = append([]MaskRecord(nil), r...)
+	s.mu.Unlock()
+}
+
 // --- geometry of a slice key ---
 
 type frame struct {
