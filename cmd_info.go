@@ -62,8 +62,7 @@ func runInfo(args []string) error {
 		return fmt.Errorf("%v (usage: medsa info PATH [--series UID])", err)
 	}
 	path := pos[0]
-	v, err := load.Open(path, opt)
-	var series []dicom.Series
+	v, series, err := load.OpenSeries(path, opt)
 	if list, ok := load.MultipleSeries(err); ok {
 		// Print the series so the caller can choose, and fail.
 		out, _ := json.MarshalIndent(struct {
@@ -76,9 +75,12 @@ func runInfo(args []string) error {
 	if err != nil {
 		return err
 	}
-	if fm, _ := load.Detect(path); fm == load.DICOM {
-		if list, err := load.ListSeries(path); err == nil && len(list) > 1 {
-			series = list
+	if len(series) < 2 {
+		series = nil // listed only when the folder holds several
+	}
+	for r := range v.Affine {
+		for c := range v.Affine[r] {
+			v.Affine[r][c] += 0 // print -0 as 0
 		}
 	}
 	info := imageInfo{Path: path, Size: v.Size, Spacing: v.Spacing(), Affine: v.Affine, Orientation: v.Affine.Orientation(),

@@ -11,6 +11,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/medsa/medsa/io/volume"
 )
@@ -487,7 +488,7 @@ func geometry(all []frameRef) ([]frameRef, volume.Affine, []string, error) {
 
 // readPayload returns the PixelData value bytes of h (native: the declared
 // length; encapsulated: to the end of the file).
-func readPayload(h *header) ([]byte, error) {
+func readPayload(h *header, buf []byte) ([]byte, error) {
 	if h.data != nil {
 		if h.pixOff > int64(len(h.data)) {
 			return nil, errors.New("pixel data offset past the end")
@@ -520,7 +521,11 @@ func readPayload(h *header) ([]byte, error) {
 	if n < 0 {
 		return nil, errors.New("pixel data offset past the end of the file")
 	}
-	buf := make([]byte, n)
+	if int64(cap(buf)) >= n {
+		buf = buf[:n]
+	} else {
+		buf = make([]byte, n)
+	}
 	if _, err := f.ReadAt(buf, h.pixOff); err != nil {
 		return nil, fmt.Errorf("read pixel data: %w", err)
 	}
@@ -615,6 +620,9 @@ func frameData(bot []byte, frags [][]byte, nFrames int, bo binary.ByteOrder, jpe
 	return nil, fmt.Errorf("%d fragments for %d frames and no usable offset table", len(frags), nFrames)
 }
 
+// payloadPool recycles pixel-data read buffers across files (a series repeats one size).
+var payloadPool = sync.Pool{New: func() any { b := []byte(nil); return &b }}
+
 // decodeFile decodes the needed frames of one file into dst.
 func decodeFile(h *header, pf pixelFormat, slots []int, sel []frameRef, dst []float32, plane int) (err error) {
 	defer func() {
@@ -622,7 +630,12 @@ func decodeFile(h *header, pf pixelFormat, slots []int, sel []frameRef, dst []fl
 			err = fmt.Errorf("%s: malformed pixel data (panic: %v)", h.path, r)
 		}
 	}()
-	payload, err := readPayload(h)
+	bp := payloadPool.Get().(*[]byte)
+	defer payloadPool.Put(bp)
+	payload, err := readPayload(h, *bp)
+	if err == nil && h.data == nil && cap(payload) > cap(*bp) && cap(payload) <= 64<<20 {
+		*bp = payload[:0] // keep the larger buffer for the next file
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", h.path, err)
 	}
@@ -665,14 +678,14 @@ func decodeFile(h *header, pf pixelFormat, slots []int, sel []frameRef, dst []fl
 			return fmt.Errorf("%s: %w", h.path, err)
 		}
 	}
-	scratch := make([]int64, pf.rows*pf.cols*pf.spp)
+	var scratch []int64 // allocated by the first frame off the fast path
 	for i, k := range slots {
 		if k < 0 || i >= len(frameBytes) {
 			continue
 		}
 		f := sel[k]
 		out := dst[k*plane : (k+1)*plane]
-		if err := decodeFrame(h, pf, frameBytes[i], bo, native, f, out, scratch); err != nil {
+		if err := decodeFrame(h, pf, frameBytes[i], bo, native, f, out, &scratch); err != nil {
 			return fmt.Errorf("%s: frame %d: %w", h.path, i+1, err)
 		}
 	}
@@ -680,15 +693,19 @@ func decodeFile(h *header, pf pixelFormat, slots []int, sel []frameRef, dst []fl
 }
 
 // decodeFrame turns one frame's bytes into physical values (grey) or RGB.
-func decodeFrame(h *header, pf pixelFormat, b []byte, bo binary.ByteOrder, native bool, f frameRef, out []float32, s []int64) error {
+func decodeFrame(h *header, pf pixelFormat, b []byte, bo binary.ByteOrder, native bool, f frameRef, out []float32, sp *[]int64) error {
 	npx := pf.rows * pf.cols
 	photo := pf.photo
 	planar := pf.planar
+	if native && fastPath(pf, b, bo, f, out) {
+		return nil
+	}
+	if *sp == nil {
+		*sp = make([]int64, npx*pf.spp)
+	}
+	s := *sp
 	switch {
 	case native:
-		if fastPath(pf, b, bo, f, out) {
-			return nil
-		}
 		if photo == "YBR_FULL_422" && pf.spp == 3 {
 			ybr422(b, s, pf)
 			photo = "YBR_FULL"
@@ -764,25 +781,34 @@ func fastPath(pf pixelFormat, b []byte, bo binary.ByteOrder, f frameRef, out []f
 	n := len(out)
 	slope, inter := float32(f.slope), float32(f.inter)
 	b = b[:2*n]
-	switch {
-	case pf.rep == 1 && pf.stored == 16:
-		for i := 0; i < n; i++ {
-			out[i] = float32(int16(uint16(b[2*i])|uint16(b[2*i+1])<<8))*slope + inter
+	o := out[:n]
+	// Four samples per step from one 64-bit load; bits above BitsStored are masked
+	// (unsigned) or sign-extended from the high bit (signed).
+	if pf.rep == 1 {
+		sh := uint(16 - pf.stored)
+		cv := func(u uint64) float32 { return float32(int16(uint16(u)<<sh)>>sh)*slope + inter }
+		i := 0
+		for ; len(b) >= 8 && i+4 <= len(o); i += 4 {
+			w := binary.LittleEndian.Uint64(b)
+			o[i], o[i+1], o[i+2], o[i+3] = cv(w), cv(w>>16), cv(w>>32), cv(w>>48)
+			b = b[8:]
 		}
-	case pf.rep == 0 && pf.stored == 16:
-		for i := 0; i < n; i++ {
-			out[i] = float32(uint16(b[2*i])|uint16(b[2*i+1])<<8)*slope + inter
+		for ; i < n && len(b) >= 2; i++ {
+			o[i] = cv(uint64(binary.LittleEndian.Uint16(b)))
+			b = b[2:]
 		}
-	default:
-		shift := 32 - pf.stored
-		for i := 0; i < n; i++ {
-			v := int32(uint16(b[2*i]) | uint16(b[2*i+1])<<8)
-			if pf.rep == 1 {
-				v = (v << shift) >> shift
-			} else {
-				v &= 1<<pf.stored - 1
-			}
-			out[i] = float32(v)*slope + inter
+	} else {
+		mask := uint64(1)<<uint(pf.stored) - 1
+		cv := func(u uint64) float32 { return float32(u&mask)*slope + inter }
+		i := 0
+		for ; len(b) >= 8 && i+4 <= len(o); i += 4 {
+			w := binary.LittleEndian.Uint64(b)
+			o[i], o[i+1], o[i+2], o[i+3] = cv(w), cv(w>>16), cv(w>>32), cv(w>>48)
+			b = b[8:]
+		}
+		for ; i < n && len(b) >= 2; i++ {
+			o[i] = cv(uint64(binary.LittleEndian.Uint16(b)))
+			b = b[2:]
 		}
 	}
 	return true

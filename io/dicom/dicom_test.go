@@ -2,6 +2,7 @@ package dicom
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -46,6 +47,8 @@ func data(t testing.TB, rel string) string {
 	}
 	return p
 }
+
+var binaryLE = binary.LittleEndian
 
 const pyd = "python3-pydicom/usr/lib/python3/dist-packages/pydicom/data/test_files/"
 const derived = "derived/dicom/"
@@ -482,5 +485,20 @@ func BenchmarkListSeries(b *testing.B) {
 		if _, err := ListSeries(path); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkFastPath converts one 512x512 int16 frame to float32 (memory already mapped).
+func BenchmarkFastPath(b *testing.B) {
+	pf := pixelFormat{rows: 512, cols: 512, spp: 1, alloc: 16, stored: 12, high: 11, rep: 0, photo: "MONOCHROME2"}
+	raw := make([]byte, 512*512*2)
+	for i := range raw {
+		raw[i] = byte(i * 7)
+	}
+	out := make([]float32, 512*512)
+	f := frameRef{slope: 1, inter: -1024}
+	b.SetBytes(int64(len(raw)))
+	for i := 0; i < b.N; i++ {
+		fastPath(pf, raw, binaryLE, f, out)
 	}
 }

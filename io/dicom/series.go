@@ -237,12 +237,23 @@ func ReadSeries(path, uid string) (*volumeT, error) {
 
 // ReadFiles reads series uid from files and folders.
 func ReadFiles(paths []string, uid string) (*volumeT, error) {
+	v, _, err := ReadFilesSeries(paths, uid)
+	return v, err
+}
+
+// ReadFilesSeries is ReadFiles that also returns every series found (one scan).
+func ReadFilesSeries(paths []string, uid string) (*volumeT, []Series, error) {
 	name := strings.Join(paths, ", ")
 	hs, notes, err := scan(paths)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	series, by := group(hs)
+	v, err := readChosen(name, series, by, notes, uid)
+	return v, series, err
+}
+
+func readChosen(name string, series []Series, by map[string][]*header, notes []string, uid string) (*volumeT, error) {
 	var chosen []*header
 	switch {
 	case uid != "":

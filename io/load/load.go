@@ -148,6 +148,20 @@ func Open(path string, opt Options) (*volume.Volume, error) {
 	return nil, fmt.Errorf("%s: unknown format", path)
 }
 
+// OpenSeries is Open that also lists the DICOM series found at path (nil for
+// other formats), from the same scan.
+func OpenSeries(path string, opt Options) (*volume.Volume, []dicom.Series, error) {
+	fm, err := Detect(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if fm == DICOM {
+		return dicom.ReadFilesSeries([]string{path}, opt.SeriesUID)
+	}
+	v, err := Open(path, opt)
+	return v, nil, err
+}
+
 // ListSeries lists the DICOM series at path (nil for other formats).
 func ListSeries(path string) ([]dicom.Series, error) {
 	fm, err := Detect(path)
