@@ -492,3 +492,50 @@ func BenchmarkReadGz(b *testing.B) {
 		}
 	}
 }
+
+// RGBA32 and forced datatypes: no real RGBA32 file exists in the test data, so a
+// real RGB24 image is written as RGBA32 and read back (alpha dropped).
+func TestForcedDataTypes(t *testing.T) {
+	v, err := Read(testdata(t, gonii+"rgb24.nii.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "rgba.nii.gz")
+	if err := WriteVolume(p, v, DataType("rgba32")); err != nil {
+		t.Fatal(err)
+	}
+	w, err := Read(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.DataType != "rgba32" || w.Channels != 3 || len(w.Data) != len(v.Data) {
+		t.Fatalf("%s x%d", w.DataType, w.Channels)
+	}
+	for i := range v.Data {
+		if w.Data[i] != v.Data[i] {
+			t.Fatalf("value %d: %v want %v", i, w.Data[i], v.Data[i])
+		}
+	}
+	g, err := Read(testdata(t, gonii+"int16.nii.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dt := range []string{"float64", "int32", "uint16", "float32"} {
+		p := filepath.Join(t.TempDir(), dt+".nii")
+		if err := WriteVolume(p, g, DataType(dt), Description("forced "+dt)); err != nil {
+			t.Fatal(err)
+		}
+		w, err := Read(p)
+		if err != nil || w.DataType != dt {
+			t.Fatalf("%s: %v %v", dt, err, w)
+		}
+		for i := range g.Data {
+			if w.Data[i] != g.Data[i] {
+				t.Fatalf("%s value %d: %v want %v", dt, i, w.Data[i], g.Data[i])
+			}
+		}
+	}
+	if err := WriteVolume(filepath.Join(t.TempDir(), "x.nii"), g, DataType("rgb24")); err == nil {
+		t.Error("grey volume written as rgb24")
+	}
+}

@@ -12,7 +12,7 @@ import (
 )
 
 // gzipChunk is about the uncompressed size of one independently compressed piece.
-const gzipChunk = 1 << 20
+var gzipChunk = 1 << 20 // a variable so tests can exercise many chunks cheaply
 
 // gzSource describes the bytes of a gzip member: hdr, then total bytes that
 // fill(dst, offset) produces (offset and len(dst) multiples of unit; fill is called
