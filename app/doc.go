@@ -261,8 +261,8 @@ func (u *UI) OpenMask(path string) {
 				u.showError(err)
 				return
 			}
-			d.sess.SetRecords(recs)
 			d.savedGen = d.sess.Generation()
+			d.sess.SetRecords(recs)
 			if d.savePath == "" {
 				d.savePath = path
 			}

@@ -328,7 +328,7 @@ func (u *UI) Propagate() {
 	ctx, cancel := context.WithCancel(context.Background())
 	d.propCancel = cancel
 	dlg := dialog.NewCustom("Propagating through the volume", "Cancel", container.NewVBox(widget.NewLabel(fmt.Sprintf("from %s slice %d", k.Plane, k.Index+1)), bar), u.W)
-	dlg.SetOnClosed(cancel)
+	dlg.SetOnClosed(cancel) // the Cancel button; hiding it when done cancels a finished context: harmless
 	dlg.Show()
 	ref := u.ref(d, k)
 	win := d.view.Window()
@@ -357,9 +357,7 @@ func (u *UI) Propagate() {
 		}
 		fyne.Do(func() {
 			cancelled := ctx.Err() != nil
-			dlg.SetOnClosed(nil)
 			dlg.Hide()
-			cancel()
 			if perr != nil {
 				u.showError(fmt.Errorf("propagation: %w", perr))
 				return
