@@ -300,7 +300,9 @@ func TestPropagateWithTinyModel(t *testing.T) {
 	waitFor(t, "a preview mask", func() bool { _, m, _, _, _ := d.sess.Preview(); return m != nil })
 	before := d.sess.Generation()
 	u.Propagate() // accepts the preview, then propagates both ways
-	waitFor(t, "propagation", func() bool { return len(d.sess.Records()) >= 2 || d.sess.Generation() > before+1 && u.message.Text != "" })
+	waitFor(t, "propagation", func() bool {
+		return len(d.sess.Records()) >= 2 || d.sess.Generation() > before+1 && u.message.Text != ""
+	})
 	recs := d.sess.Records()
 	if len(recs) < 2 || recs[len(recs)-1].ToSlice == nil {
 		t.Fatalf("records %+v, message %q", recs, u.message.Text)
