@@ -55,10 +55,33 @@ def to01(slice_, window=None, m=DEFAULT):
     return np.repeat(g[None], 3, axis=0)
 
 
+def axis_weights(n_in, n_out):
+    """Bilinear half-pixel taps, float32 throughout, in this exact order of operations (the Go engine does the
+    same): scale = in/out; src = scale*(d+0.5) - 0.5, clamped at 0; i0 = floor(src) (<= in-1); l = src - i0."""
+    sc = np.float32(n_in) / np.float32(n_out)
+    src = sc * (np.arange(n_out, dtype=np.float32) + np.float32(0.5)) - np.float32(0.5)
+    src = np.maximum(src, np.float32(0)).astype(np.float32)
+    i0 = np.minimum(src.astype(np.int64), n_in - 1)
+    lam = np.clip(src - i0.astype(np.float32), np.float32(0), np.float32(1)).astype(np.float32)
+    i1 = np.where(i0 < n_in - 1, i0 + 1, i0)
+    return i0, i1, (np.float32(1) - lam).astype(np.float32), lam
+
+
+def resize_bilinear(img, Wp, Hp):
+    """[C,H,W] float32 -> [C,H',W']: t0 = r0[a]*w0 + r0[b]*w1, t1 likewise, out = t0*h0 + t1*h1 (float32)."""
+    img = np.asarray(img, dtype=np.float32)
+    xa, xb, xw0, xw1 = axis_weights(img.shape[-1], Wp)
+    ya, yb, yh0, yh1 = axis_weights(img.shape[-2], Hp)
+    r0 = img[..., ya, :]
+    r1 = img[..., yb, :]
+    t0 = r0[..., xa] * xw0 + r0[..., xb] * xw1
+    t1 = r1[..., xa] * xw0 + r1[..., xb] * xw1
+    return (t0 * yh0[:, None] + t1 * yh1[:, None]).astype(np.float32)
+
+
 def resize01(img01, Wp, Hp):
-    """[3,H,W] -> [3,H',W'] bilinear half-pixel, no antialiasing."""
-    t = torch.from_numpy(np.ascontiguousarray(img01, dtype=np.float32))[None]
-    return F.interpolate(t, size=(Hp, Wp), mode="bilinear", align_corners=False)[0].numpy()
+    """[3,H,W] -> [3,H',W'] bilinear half-pixel, no antialiasing (= torch align_corners=False up to rounding)."""
+    return resize_bilinear(img01, Wp, Hp)
 
 
 def normalise_pad(r01, m=DEFAULT):
@@ -91,8 +114,8 @@ def postprocess_masks(low_res, W, H, Wp, Hp, S=256):
     L = low_res.shape[-1]
     cw = int(math.ceil(Wp * L / S))
     ch = int(math.ceil(Hp * L / S))
-    t = torch.as_tensor(low_res)[..., :ch, :cw]
-    return F.interpolate(t, size=(H, W), mode="bilinear", align_corners=False)
+    t = np.asarray(low_res, dtype=np.float32)[..., :ch, :cw]
+    return torch.from_numpy(np.ascontiguousarray(resize_bilinear(t, W, H)))
 
 
 def mask_to_lowres(mask, Wp, Hp, L=128, S=256):
