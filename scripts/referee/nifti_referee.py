@@ -113,6 +113,12 @@ def main(path):
         labels = np.fromfile(e["label_raw"], dtype="<u2").reshape((nz, ny, nx)).transpose(2, 1, 0)
         ldt = "u1" if labels.max() <= 255 else "<u2"
         dl = check_written(e["labels"], ref_aff, labels, problems, "written labels", ldt)
+        side = json.load(open(e["labels"][: -len(".nii.gz")] + ".json"))
+        sd = np.abs(np.array(side["affine"]) - ref_aff).max()
+        if not sd <= TOL_MM or side["size"] != e["size"] or side["meta"]["source"] != e["input"]:
+            problems.append(f"mask sidecar: affine off by {sd:.3g}, size {side['size']}, meta {side['meta']}")
+        if sorted(l["value"] for l in side["labels"]) != sorted(int(x) for x in np.unique(labels) if x):
+            problems.append(f"mask sidecar labels {side['labels']}")
         status = "ok  " if not problems else "FAIL"
         print(f"{status} {name:45s} affine {aff_diff:.1e} mm, voxels {vox_diff:.1e}; "
               f"written volume {max(dv.values()):.1e}; labels {max(dl.values()):.1e} ({ldt})")

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/medsa/medsa/io/mask"
 	"github.com/medsa/medsa/io/nifti"
 	"github.com/medsa/medsa/io/volume"
 )
@@ -102,7 +103,8 @@ func dump(e *entry, in, stem string) error {
 		}
 	}
 	e.Labels = stem + "_lab.nii.gz"
-	if err := nifti.WriteLabelMap(e.Labels, m); err != nil {
+	// through io/mask, as the app saves masks: label map + JSON sidecar
+	if err := mask.Save(e.Labels, m, nil, map[string]string{"source": in}); err != nil {
 		return err
 	}
 	e.LabelRaw = stem + "_lab.u16"
