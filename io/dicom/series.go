@@ -151,6 +151,11 @@ func scan(paths []string) ([]*header, []string, error) {
 		if len(files) == 1 && firstErr != nil {
 			return nil, nil, firstErr
 		}
+		if len(files) == 1 {
+			h := hs[0]
+			return nil, nil, fmt.Errorf("%s: DICOM file without pixel data (SOP class %q, modality %q): not an image, or truncated before its pixels",
+				files[0], h.ds.str(tSOPClass), h.ds.str(tModality))
+		}
 		msg := fmt.Sprintf("%s: no DICOM images among %d file(s)", strings.Join(paths, ", "), len(files))
 		if firstErr != nil {
 			msg += fmt.Sprintf(" (first problem: %v)", firstErr)

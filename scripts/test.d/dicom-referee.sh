@@ -62,5 +62,29 @@ case_ tcia-enhanced-ct    "$T/github.com/suyashkumar/dicom/testdata/5.dcm"
 case_ us-rgb              "$T/ami.js/package/data/dicom/US-RGB-8-esopecho.dcm"
 case_ us-rgb-bigendian    "$T/ami.js/package/data/dicom/US-RGB-8-epicard.dcm"
 case_ mr-small            "$T/python3-pydicom/usr/lib/python3/dist-packages/pydicom/data/test_files/MR_small.dcm"
+# `medsa info` prints the affine `medsa convert` writes (as nibabel reads it), for every kind of grid.
+for c in oblique-ct coronal-ct enhanced-multiframe us-rgb; do
+  [ -f "$W/$c/ours.nii" ] || continue
+  in=$(grep -m1 "^case_ $c " "$0" | awk '{print $3}' | tr -d '"'); in=${in//\$D/$D}; in=${in//\$T/$T}
+  ./bin/medsa info "$(eval echo "$in")" 2>/dev/null > "$W/$c.json" || { echo "$c: FAIL medsa info"; fail=1; continue; }
+  /usr/bin/python3 - "$W/$c.json" "$W/$c/ours.nii" "$c" <<'PY' || fail=1
+import json, sys
+import numpy as np, nibabel as nib
+info = json.load(open(sys.argv[1])); img = nib.load(sys.argv[2])
+d = np.abs(np.array(info["affine"]) - img.affine).max()
+shape = tuple(info["size"])
+ok = d < 1e-4 and img.shape[:3] == shape
+print(f"{sys.argv[3]}: info vs convert: affine max|diff| {d:.2e}, size {shape} vs {img.shape[:3]}: {'ok' if ok else 'MISMATCH'}")
+sys.exit(0 if ok else 1)
+PY
+done
+# Bad input: non-zero exit and a one-line error naming the input (Fyne's start-up log lines aside).
+bad=$W/bad; mkdir -p "$bad/empty"; echo "not an image" > "$bad/notes.txt"; head -c 700 "$D/axial8/IM0001.dcm" > "$bad/trunc.dcm"
+for b in "$bad/empty" "$bad/notes.txt" "$bad/trunc.dcm" /nonexistent.nii; do
+  if ./bin/medsa info "$b" >/dev/null 2>"$W/err"; then echo "bad input $b: FAIL accepted"; fail=1; continue; fi
+  lines=$(grep -v -e 'Fyne error' -e '  Cause:' -e '  At:' "$W/err" | grep -c . || true)
+  if [ "$lines" != 1 ] || ! grep -q "$(basename "$b")" "$W/err"; then echo "bad input $b: FAIL want one line naming it, got:"; cat "$W/err"; fail=1
+  else echo "bad input $(basename "$b"): ok: $(grep -v -e 'Fyne' -e '  Cause:' -e '  At:' "$W/err")"; fi
+done
 if [ $fail -ne 0 ]; then echo "dicom-referee: FAILED"; exit 1; fi
 echo "dicom-referee: all $n cases agree with dcm2niix"
