@@ -6,8 +6,10 @@ import (
 	"encoding/binary"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -537,5 +539,34 @@ func TestForcedDataTypes(t *testing.T) {
 	}
 	if err := WriteVolume(filepath.Join(t.TempDir(), "x.nii"), g, DataType("rgb24")); err == nil {
 		t.Error("grey volume written as rgb24")
+	}
+}
+
+// A small gzip file claiming a large volume (within the deflate ratio) is refused
+// once its data runs out, without allocating the whole claim up front.
+func TestGzipClaimGrowsWithData(t *testing.T) {
+	b := small(t)
+	binary.LittleEndian.PutUint16(b[42:], 1000) // 1000 x 1000 x 90 int16: 180 MB claimed,
+	binary.LittleEndian.PutUint16(b[44:], 1000) // 360 MB as float32
+	binary.LittleEndian.PutUint16(b[46:], 90)
+	pad := make([]byte, 200<<10) // 200 KB that do not compress: the claim passes the ratio check
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := range pad {
+		pad[i] = byte(rng.Uint32())
+	}
+	data := gz(append(b, pad...))
+	if len(data) < 190<<10 {
+		t.Fatalf("padding compressed to %d bytes", len(data))
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := ReadBytes("claims-180MB.nii.gz", data)
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "shorter than the header declares") {
+		t.Fatalf("got %v", err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 200<<20 {
+		t.Errorf("allocated %d MB for a %d-byte file", grew>>20, len(data))
 	}
 }

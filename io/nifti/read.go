@@ -122,6 +122,7 @@ func decompress(r io.Reader, size int64) (io.Reader, func(), int64, error) {
 	if !isGzip(magic) {
 		return br, func() {}, size, nil
 	}
+	// the limit also tells callers the stream is compressed: it exceeds size
 	zr, err := kgzip.NewReader(br)
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("gzip: %w", err)
@@ -187,6 +188,7 @@ func readStream(name string, r io.Reader, size int64, imgOpen opener) (*volume.V
 	// Position the data stream at vox_offset.
 	data := zr
 	dlimit := limit
+	dsize, dgz := size, limit > size // bytes on disk behind the data stream; gzipped?
 	if h.single {
 		minOff := int64(h.size + 4)
 		off := int64(h.voxOffset)
@@ -230,7 +232,7 @@ func readStream(name string, r io.Reader, size int64, imgOpen opener) (*volume.V
 		if _, err := io.CopyN(io.Discard, izr, off); err != nil {
 			return nil, fmt.Errorf("%s: vox_offset %d lies beyond the end of the data: %v", filepath.Base(iname), off, err)
 		}
-		data, dlimit = izr, ilimit-off
+		data, dlimit, dsize, dgz = izr, ilimit-off, isz, ilimit > isz
 	}
 	if volBytes > dlimit {
 		return nil, fmt.Errorf("header claims %v voxels of %s (%d bytes) but the file can hold at most %d bytes", sz, ti.name, volBytes, max(dlimit, 0))
@@ -252,8 +254,18 @@ func readStream(name string, r io.Reader, size int64, imgOpen opener) (*volume.V
 	if ti.channels == 3 || (slope == 1 && inter == 0) {
 		scaled = false
 	}
-	v.Data = make([]float32, v.NumVoxels()*ti.channels)
-	if err := decodeData(data, v.Data, h, ti, volBytes, slope, inter, scaled); err != nil {
+	// A compressed file's claim is only bounded by the deflate ratio: beyond a
+	// generous ratio, grow the array as data actually arrives, so a lying header
+	// costs at most about twice what the file really holds.
+	nvals := v.NumVoxels() * ti.channels
+	upfront := nvals
+	if dgz {
+		if trusted := (32*dsize + 64<<20) / int64(ti.size) * int64(ti.channels); int64(nvals) > trusted {
+			upfront = int(trusted)
+		}
+	}
+	v.Data = make([]float32, 0, upfront)
+	if v.Data, err = decodeData(data, v.Data, nvals, h, ti, volBytes, slope, inter, scaled); err != nil {
 		return nil, err
 	}
 	if scaled {
@@ -286,7 +298,7 @@ func baseName(p string) string {
 
 // decodeData streams volBytes bytes from r into dst, converting as it goes so the
 // raw bytes are never held in full.
-func decodeData(r io.Reader, dst []float32, h *header, ti typeInfo, volBytes int64, slope, inter float64, scaled bool) error {
+func decodeData(r io.Reader, dst []float32, nvals int, h *header, ti typeInfo, volBytes int64, slope, inter float64, scaled bool) ([]float32, error) {
 	const chunk = 1 << 20
 	step := chunk / ti.size * ti.size
 	buf := make([]byte, min(int64(step), volBytes))
@@ -298,9 +310,15 @@ func decodeData(r io.Reader, dst []float32, h *header, ti typeInfo, volBytes int
 		n := int(min(int64(len(buf)), volBytes-done))
 		got, err := io.ReadFull(r, buf[:n])
 		if err != nil {
-			return fmt.Errorf("image data shorter than the header declares: %d of %d bytes (%v)", done+int64(got), volBytes, err)
+			return nil, fmt.Errorf("image data shorter than the header declares: %d of %d bytes (%v)", done+int64(got), volBytes, err)
 		}
 		nv := n / ti.size
+		if need := pos + nv*outPer; need > cap(dst) {
+			grown := make([]float32, pos, min(nvals, max(need, 2*cap(dst))))
+			copy(grown, dst)
+			dst = grown
+		}
+		dst = dst[:pos+nv*outPer]
 		convert(dst[pos:pos+nv*outPer], buf[:n], h.datatype, big)
 		if scaled {
 			s := dst[pos : pos+nv*outPer]
@@ -311,7 +329,7 @@ func decodeData(r io.Reader, dst []float32, h *header, ti typeInfo, volBytes int
 		pos += nv * outPer
 		done += int64(n)
 	}
-	return nil
+	return dst, nil
 }
 
 // convert decodes raw voxels of datatype dt into float32 (RGBA drops alpha).
