@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Engine benchmark, one run, same machine, same model, same input:
+#  1. medsa bench (Go + ONNX Runtime, 2 threads) on a 2D image: encoder, decoder, click->mask p50/p95,
+#     first mask;
+#  2. PyTorch eager (Debian torch, 2 threads, OMP_WAIT_POLICY=PASSIVE) on the same model and input
+#     (scripts/bench.d/engine_torch.py, model code from model/train/medsa), Go/torch ratio;
+#  3. propagation through 100 slices of the 512x512x324 head CT with the cache bounded to 64 MiB
+#     (memory bounded by the cache limit: cache bytes and peak RSS are printed).
+# Env: MEDSA_MODEL_DIR (default assets/model; without it a random-weight stand-in of the same code is
+# exported to .cache/bench/standin), MEDSA_TORCH_CKPT (default model/train/runs/adapt/ckpt.pt when present),
+# BENCH_N (runs per measurement, default 30).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export OMP_WAIT_POLICY=PASSIVE
+N=${BENCH_N:-30}
+MODEL=${MEDSA_MODEL_DIR:-assets/model}
+PY=/usr/bin/python3
+OUT=.cache/bench
+mkdir -p "$OUT"
+[ -x bin/medsa ] || go build -o bin/medsa .
+if [ ! -f "$MODEL/manifest.json" ]; then
+  MODEL=$OUT/standin
+  if [ ! -f "$MODEL/manifest.json" ]; then
+    echo "engine bench: no bundled model; exporting a random-weight stand-in to $MODEL"
+    $PY scripts/bench.d/engine_torch.py export "$MODEL" >/dev/null 2>&1
+  fi
+fi
+CKPT=${MEDSA_TORCH_CKPT:-}
+if [ -z "$CKPT" ] && [ -f model/train/runs/adapt/ckpt.pt ] && [ "$MODEL" = assets/model ]; then
+  CKPT=model/train/runs/adapt/ckpt.pt
+fi
+echo "engine bench: model $MODEL, torch checkpoint ${CKPT:-none (random weights, same architecture)}, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+./bin/medsa bench --model "$MODEL" --threads 2 --n "$N" --json 2>/dev/null >"$OUT/go2d.json"
+$PY scripts/bench.d/engine_torch.py time --model "$MODEL" ${CKPT:+--checkpoint "$CKPT"} --threads 2 --n "$N" \
+  2>/dev/null >"$OUT/torch2d.json"
+
+BIG=.cache/testdata/derived/dicom/big
+PROP=""
+if [ -d "$BIG" ]; then
+  ./bin/medsa bench --model "$MODEL" --threads 2 --n 5 --image "$BIG" --propagate 100 --cache-mib 64 --json \
+    2>/dev/null >"$OUT/go3d.json"
+  PROP=$OUT/go3d.json
+fi
+
+$PY - "$OUT/go2d.json" "$OUT/torch2d.json" "$PROP" <<'EOF'
+import json, sys
+g = json.load(open(sys.argv[1])); t = json.load(open(sys.argv[2]))
+p = json.load(open(sys.argv[3])) if sys.argv[3] else None
+def row(name, gv, tv=None, target=None, le=True):
+    s = f"  {name:<24} go {gv:8.1f} ms"
+    if tv is not None:
+        s += f"   torch {tv:8.1f} ms   torch/go {tv / gv:5.2f}x"
+    if target is not None:
+        ok = gv <= target if le else gv >= target
+        s += f"   target {'<=' if le else '>='} {target:g}: {'met' if ok else 'MISSED'}"
+    print(s)
+print(f"provider {g['provider']} ({g.get('fallback_reason', '') or 'no fallback'}), model {g['model']}, {g['threads']} threads, "
+      f"image {g['image']}; torch {t['torch']} eager, weights: {t['weights']}")
+row("encoder p50", g["encode_ms_p50"], t["encode_ms_p50"], 150)
+row("encoder p95", g["encode_ms_p95"], t["encode_ms_p95"])
+row("decoder p50", g["decode_ms_p50"])
+row("decoder p95", g["decode_ms_p95"], None, 15)
+row("click->mask p50", g["click_to_mask_ms_p50"], t["click_to_mask_ms_p50"])
+row("click->mask p95", g["click_to_mask_ms_p95"], t["click_to_mask_ms_p95"], 30)
+row("first mask", g["first_mask_ms"], t["first_mask_ms"], 300)
+e2e_g = g["encode_ms_p50"] + g["click_to_mask_ms_p50"]
+e2e_t = t["encode_ms_p50"] + t["click_to_mask_ms_p50"]
+print(f"  end to end (encode + click, p50): go {e2e_g:.1f} ms, torch {e2e_t:.1f} ms: Go+ORT {e2e_t / e2e_g:.2f}x faster "
+      f"(target >= 2x: {'met' if e2e_t / e2e_g >= 2 else 'MISSED'})")
+if p:
+    print(f"  propagation: {p.get('propagate_slices', 0)} slices in {p.get('propagate_ms', 0) / 1000:.2f} s "
+          f"({p.get('propagate_stop', '')}), target 100 slices <= 20 s: "
+          f"{'met' if p.get('propagate_ms', 1e9) / max(1, p.get('propagate_slices', 0)) * 100 <= 20000 else 'MISSED'}")
+    print(f"  memory ({p['image']}, {p['slice']}): cache {p['cache_bytes'] / 2**20:.1f} MiB <= limit "
+          f"{p['cache_limit_bytes'] / 2**20:.0f} MiB; peak RSS {p['max_rss_mib']:.0f} MiB; Go heap {p['go_heap_mib']:.0f} MiB")
+EOF
