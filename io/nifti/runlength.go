@@ -80,15 +80,16 @@ func init() {
 // runEncoder writes one fixed-Huffman deflate block of run-coded bytes and keeps
 // the CRC-32 of the bytes it encodes.
 type runEncoder struct {
-	b   bitWriter
-	crc uint32
-	n   int // bytes encoded
+	b     bitWriter
+	crc   uint32
+	n     int // bytes encoded
+	stage [32 << 10]byte
+	sn    int // bytes staged for the CRC
 }
 
 var crcTable = crc32.MakeTable(crc32.IEEE)
 
-// repeated[v] is 4 KiB of byte v: CRC updates over runs read it from L1 cache
-// instead of materialising the run.
+// repeated[v] is 4 KiB of byte v, to stage long runs with copy.
 var repeated = func() *[256][4096]byte {
 	var r [256][4096]byte
 	for v := range r {
@@ -101,7 +102,7 @@ var repeated = func() *[256][4096]byte {
 
 func (e *runEncoder) start(out []byte, final bool) {
 	e.b = bitWriter{out: out}
-	e.crc, e.n = 0, 0
+	e.crc, e.n, e.sn = 0, 0, 0
 	hdr := uint64(1) << 1 // BTYPE = 01 (fixed)
 	if final {
 		hdr |= 1
@@ -112,10 +113,28 @@ func (e *runEncoder) start(out []byte, final bool) {
 // run codes byte v repeated count (>= 1) times: a literal, then distance-1 matches.
 func (e *runEncoder) run(v byte, count int) {
 	e.n += count
+	// Stage the bytes in a cache-resident buffer and CRC it 32 KiB at a time:
+	// one fast (carry-less multiply) CRC call instead of one per run.
 	for c := count; c > 0; {
-		k := min(c, 4096)
-		e.crc = crc32.Update(e.crc, crcTable, repeated[v][:k])
+		k := min(c, len(e.stage)-e.sn)
+		dst := e.stage[e.sn : e.sn+k]
+		if k < 16 {
+			for i := range dst {
+				dst[i] = v
+			}
+		} else if v == 0 {
+			clear(dst)
+		} else {
+			for o := 0; o < k; o += 4096 {
+				copy(dst[o:], repeated[v][:min(4096, k-o)])
+			}
+		}
+		e.sn += k
 		c -= k
+		if e.sn == len(e.stage) {
+			e.crc = crc32.Update(e.crc, crcTable, e.stage[:])
+			e.sn = 0
+		}
 	}
 	lit := fixedLit[v]
 	e.b.put(lit.bits, lit.n)
@@ -200,6 +219,8 @@ func (e *runEncoder) labels(src []uint16) bool {
 // finish ends the block; a non-final block is followed by a sync flush (an empty
 // stored block) so the next chunk starts byte-aligned.
 func (e *runEncoder) finish(final bool) []byte {
+	e.crc = crc32.Update(e.crc, crcTable, e.stage[:e.sn])
+	e.sn = 0
 	eob := fixedLit[256]
 	e.b.put(eob.bits, eob.n)
 	if !final {
