@@ -20,5 +20,14 @@ func runConvert(args []string) error {
 	if err != nil {
 		return err
 	}
-	return nifti.WriteVolume(pos[1], v, nifti.Description("medsa convert"))
+	opts := []nifti.Option{nifti.Description("medsa convert")}
+	if fm, _ := load.Detect(pos[0]); fm == load.DICOM && v.Channels == 1 {
+		switch v.DataType {
+		case "uint8", "int16", "uint16", "int32":
+			// The DICOM reader derives these from the stored bits and an integral
+			// rescale, so every value is an integer in range: skip the writer's scan.
+			opts = append(opts, nifti.DataType(v.DataType))
+		}
+	}
+	return nifti.WriteVolume(pos[1], v, opts...)
 }

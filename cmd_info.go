@@ -29,7 +29,6 @@ type imageInfo struct {
 	Channels    int            `json:"channels"`
 	DataType    string         `json:"datatype"`
 	Window      [2]float64     `json:"window"`
-	Range       [2]float32     `json:"range"`
 	Notes       []string       `json:"notes"`
 	Series      []dicom.Series `json:"series,omitempty"`
 }
@@ -87,13 +86,6 @@ func runInfo(args []string) error {
 		Modality: v.Modality, Channels: v.Channels, DataType: v.DataType, Window: v.Window, Notes: v.Notes, Series: series}
 	if info.Notes == nil {
 		info.Notes = []string{}
-	}
-	if len(v.Data) > 0 {
-		lo, hi := v.Data[0], v.Data[0]
-		for _, x := range v.Data {
-			lo, hi = min(lo, x), max(hi, x)
-		}
-		info.Range = [2]float32{lo, hi}
 	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
