@@ -126,13 +126,18 @@ func writeGzipParallel(w io.Writer, level int, src gzSource) error {
 		stopOnce.Do(func() { close(stop) })
 	}
 	var crc uint32
+	var shift crcShift // cached for the common chunk length
+	shiftLen := int64(-1)
 	for j := range order {
 		<-j.ready
 		if err == nil {
 			err = j.err
 		}
 		if err == nil {
-			crc = crc32Combine(crc, j.crc, int64(j.rawLen))
+			if int64(j.rawLen) != shiftLen {
+				shift, shiftLen = newCRCShift(int64(j.rawLen)), int64(j.rawLen)
+			}
+			crc = shift.apply(crc) ^ j.crc
 			_, err = w.Write(j.out)
 		}
 		if err != nil {

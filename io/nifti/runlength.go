@@ -233,52 +233,54 @@ func (e *runEncoder) finish(final bool) []byte {
 	return e.b.out
 }
 
-// crc32Combine returns the CRC-32 of A+B from crc(A), crc(B) and len(B)
-// (zlib's crc32_combine: apply len(B) zero bytes to crc(A) by squaring GF(2) matrices).
+// crcShift is the GF(2) operator that appends n zero bytes to a CRC-32 register;
+// CRC(A+B) = shift_len(B)(CRC(A)) xor CRC(B) (zlib's crc32_combine).
+type crcShift [32]uint32
+
+func (m *crcShift) apply(vec uint32) uint32 {
+	var sum uint32
+	for i := 0; vec != 0; i, vec = i+1, vec>>1 {
+		if vec&1 != 0 {
+			sum ^= m[i]
+		}
+	}
+	return sum
+}
+
+// then returns the operator "m, then a".
+func (m *crcShift) then(a *crcShift) crcShift {
+	var r crcShift
+	for n := range r {
+		r[n] = a.apply(m[n])
+	}
+	return r
+}
+
+func newCRCShift(n int64) crcShift {
+	var bit crcShift // one zero bit
+	bit[0] = 0xedb88320
+	for k := 1; k < 32; k++ {
+		bit[k] = 1 << (k - 1)
+	}
+	base := bit
+	for k := 0; k < 3; k++ { // one zero byte
+		base = base.then(&base)
+	}
+	var r crcShift // identity
+	for k := range r {
+		r[k] = 1 << k
+	}
+	for ; n > 0; n >>= 1 {
+		if n&1 != 0 {
+			r = r.then(&base)
+		}
+		base = base.then(&base)
+	}
+	return r
+}
+
+// crc32Combine returns the CRC-32 of A+B from crc(A), crc(B) and len(B).
 func crc32Combine(crc1, crc2 uint32, len2 int64) uint32 {
-	if len2 <= 0 {
-		return crc1 ^ crc2
-	}
-	times := func(mat *[32]uint32, vec uint32) uint32 {
-		var sum uint32
-		for i := 0; vec != 0; i, vec = i+1, vec>>1 {
-			if vec&1 != 0 {
-				sum ^= mat[i]
-			}
-		}
-		return sum
-	}
-	square := func(sq, mat *[32]uint32) {
-		for n := 0; n < 32; n++ {
-			sq[n] = times(mat, mat[n])
-		}
-	}
-	var even, odd [32]uint32
-	odd[0] = 0xedb88320 // the operator for one zero bit
-	row := uint32(1)
-	for n := 1; n < 32; n++ {
-		odd[n] = row
-		row <<= 1
-	}
-	square(&even, &odd) // two zero bits
-	square(&odd, &even) // four zero bits
-	for {
-		square(&even, &odd)
-		if len2&1 != 0 {
-			crc1 = times(&even, crc1)
-		}
-		len2 >>= 1
-		if len2 == 0 {
-			break
-		}
-		square(&odd, &even)
-		if len2&1 != 0 {
-			crc1 = times(&odd, crc1)
-		}
-		len2 >>= 1
-		if len2 == 0 {
-			break
-		}
-	}
-	return crc1 ^ crc2
+	op := newCRCShift(len2)
+	return op.apply(crc1) ^ crc2
 }
