@@ -545,7 +545,12 @@ func (e *Engine) runDecoder(emb []float32, g Geometry, p Prompt) (iou, low []flo
 	add(ort.NewShape(1, N), labels)
 	add(ort.NewShape(1, 1, L, L), maskIn)
 	add(ort.NewShape(1), []float32{has})
-	add(ort.NewShape(2), []float32{float32(g.H), float32(g.W)})
+	// orig_im_size only feeds the graph's own `masks` output, which the engine
+	// doesn't use (it upsamples low_res_masks itself, with the physical
+	// aspect). ORT runs every node whether or not its output is fetched, so
+	// (L, L) keeps that branch at L x L instead of H x W per candidate
+	// (measured ~4 ms per click at 512x512).
+	add(ort.NewShape(2), []float32{float32(L), float32(L)})
 	iou = make([]float32, M)
 	low = make([]float32, M*L*L)
 	add(ort.NewShape(1, M), iou)
