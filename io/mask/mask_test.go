@@ -3,6 +3,8 @@ package mask
 import (
 	"encoding/json"
 	"errors"
+	"image"
+	"image/color"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -315,5 +317,61 @@ func BenchmarkSaveNiftiGz(b *testing.B) {
 		if err := Save(out, m, nil, nil); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A colour-coded label PNG (as some tools export) loads through its sidecar's
+// colours; an unknown colour is named in the error.
+func TestLoadColourPNG(t *testing.T) {
+	img, err := raster.Read(testdata(t, "python3-skimage/usr/lib/python3/dist-packages/skimage/data/camera.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := volume.NewLabelMap(img)
+	for i := range m.Data {
+		switch {
+		case img.Data[i] < 30:
+			m.Data[i] = 1
+		case img.Data[i] > 220:
+			m.Data[i] = 2
+		}
+	}
+	labels := []volume.Label{{Value: 1, Name: "coat", Color: [3]uint8{200, 30, 30}}, {Value: 2, Name: "sky", Color: [3]uint8{20, 40, 250}}}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "colour.png")
+	if err := Save(p, m, labels, nil); err != nil { // writes the sidecar
+		t.Fatal(err)
+	}
+	// Replace the index PNG by a colour-coded one.
+	rgb := image.NewRGBA(image.Rect(0, 0, m.Size[0], m.Size[1]))
+	for i, l := range m.Data {
+		c := color.RGBA{0, 0, 0, 255}
+		if l > 0 {
+			lc := labels[l-1].Color
+			c = color.RGBA{lc[0], lc[1], lc[2], 255}
+		}
+		rgb.SetRGBA(i%m.Size[0], i/m.Size[0], c)
+	}
+	f, _ := os.Create(p)
+	png.Encode(f, rgb)
+	f.Close()
+	back, bl, err := Load(p, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bl) != 2 || bl[1].Name != "sky" {
+		t.Errorf("labels %v", bl)
+	}
+	for i := range m.Data {
+		if back.Data[i] != m.Data[i] {
+			t.Fatalf("pixel %d = %d, want %d", i, back.Data[i], m.Data[i])
+		}
+	}
+	rgb.SetRGBA(3, 4, color.RGBA{1, 2, 3, 255})
+	f, _ = os.Create(p)
+	png.Encode(f, rgb)
+	f.Close()
+	if _, _, err := Load(p, img); err == nil || !strings.Contains(err.Error(), "(1, 2, 3) at pixel (3, 4)") {
+		t.Errorf("unknown colour: %v", err)
 	}
 }
