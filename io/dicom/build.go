@@ -60,8 +60,10 @@ func (f pixelFormat) check() error {
 		return fmt.Errorf("rows x columns is %d x %d", f.rows, f.cols)
 	case f.spp != 1 && f.spp != 3:
 		return fmt.Errorf("%d samples per pixel (want 1 or 3)", f.spp)
+	case f.alloc == 1 && f.spp == 1:
+		return nil // bit-packed (segmentations)
 	case f.alloc != 8 && f.alloc != 16 && f.alloc != 32:
-		return fmt.Errorf("%d bits allocated (want 8, 16 or 32)", f.alloc)
+		return fmt.Errorf("%d bits allocated (want 1, 8, 16 or 32)", f.alloc)
 	case f.stored < 1 || f.stored > f.alloc || f.high < f.stored-1 || f.high >= f.alloc:
 		return fmt.Errorf("bits stored %d / high bit %d do not fit %d bits allocated", f.stored, f.high, f.alloc)
 	}
@@ -251,18 +253,15 @@ func build(name string, hs []*header) (*volumeT, error) {
 		if h.pixLen < 0 {
 			continue
 		}
-		fb := int64(pf.rows) * int64(pf.cols) * int64(pf.spp) * int64(pf.alloc/8)
-		if pf.photo == "YBR_FULL_422" && pf.spp == 3 {
-			fb = int64(pf.rows) * int64(pf.cols) * 2 * int64(pf.alloc/8)
-		}
-		nf := int64(max(1, h.ds.uint(tNumberOfFrames, 1)))
+		nf := max(1, h.ds.uint(tNumberOfFrames, 1))
+		need := nativeBytes(pf, nf)
 		end := h.size
 		if h.data != nil {
 			end = int64(len(h.data))
 		}
-		if h.pixLen < fb*nf || h.pixOff+fb*nf > end {
+		if h.pixLen < need || h.pixOff+need > end {
 			return nil, fmt.Errorf("%s: PixelData holds %d bytes (%d in the file); %d frame(s) of %dx%dx%d at %d bits need %d",
-				h.path, h.pixLen, max(0, end-h.pixOff), nf, pf.cols, pf.rows, pf.spp, pf.alloc, fb*nf)
+				h.path, h.pixLen, max(0, end-h.pixOff), nf, pf.cols, pf.rows, pf.spp, pf.alloc, need)
 		}
 	}
 	if frameVox*int64(len(sel)) > have*1024 {
@@ -620,6 +619,18 @@ func frameData(bot []byte, frags [][]byte, nFrames int, bo binary.ByteOrder, jpe
 	return nil, fmt.Errorf("%d fragments for %d frames and no usable offset table", len(frags), nFrames)
 }
 
+// nativeBytes is the PixelData length nf native frames need.
+func nativeBytes(pf pixelFormat, nf int) int64 {
+	px := int64(pf.rows) * int64(pf.cols) * int64(nf)
+	switch {
+	case pf.alloc == 1:
+		return (px + 7) / 8
+	case pf.photo == "YBR_FULL_422" && pf.spp == 3:
+		return px * 2 * int64(pf.alloc/8)
+	}
+	return px * int64(pf.spp) * int64(pf.alloc/8)
+}
+
 // payloadPool recycles pixel-data read buffers across files (a series repeats one size).
 var payloadPool = sync.Pool{New: func() any { b := []byte(nil); return &b }}
 
@@ -646,6 +657,25 @@ func decodeFile(h *header, pf pixelFormat, slots []int, sel []frameRef, dst []fl
 	}
 	var frameBytes [][]byte
 	native := h.pixLen >= 0
+	if native && pf.alloc == 1 {
+		// Bit-packed, least significant bit first; frames follow without byte padding.
+		if need := nativeBytes(pf, nFrames); int64(len(payload)) < need {
+			return fmt.Errorf("%s: PixelData holds %d bytes; %d 1-bit frame(s) need %d", h.path, len(payload), nFrames, need)
+		}
+		npx := pf.rows * pf.cols
+		for i, k := range slots {
+			if k < 0 || i >= nFrames {
+				continue
+			}
+			out := dst[k*plane : (k+1)*plane]
+			slope, inter := float32(sel[k].slope), float32(sel[k].inter)
+			for p := range out {
+				bit := i*npx + p
+				out[p] = float32(payload[bit>>3]>>(bit&7)&1)*slope + inter
+			}
+		}
+		return nil
+	}
 	if native {
 		fb := pf.rows * pf.cols * pf.spp * pf.alloc / 8
 		if pf.photo == "YBR_FULL_422" && pf.spp == 3 {

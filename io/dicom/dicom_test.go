@@ -502,3 +502,17 @@ func BenchmarkFastPath(b *testing.B) {
 		fastPath(pf, raw, binaryLE, f, out)
 	}
 }
+
+// 1-bit segmentation frames (bit-packed, LSB first): pydicom counts 36233 set pixels.
+func TestOneBitSegmentation(t *testing.T) {
+	for _, f := range []string{"liver_1frame.dcm", "liver_expb_1frame.dcm"} {
+		v := mustRead(t, data(t, pyd+f))
+		var sum float64
+		for _, x := range v.Data {
+			sum += float64(x)
+		}
+		if sum != 36233 || v.Size != [3]int{512, 512, 1} {
+			t.Errorf("%s: %v set pixels, size %v; pydicom says 36233, 512x512", f, sum, v.Size)
+		}
+	}
+}
