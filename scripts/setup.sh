@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(gcc pkg-config libgl1-mesa-dev xorg-dev xvfb xdotool imagemagick x11-utils
-      dcm2niix dcmtk python3-nibabel python3-pydicom python3-numpy python3-scipy
+      dcm2niix dcmtk dicom3tools python3-nibabel python3-pydicom python3-numpy python3-scipy
       python3-skimage python3-torch python3-onnx python3-matplotlib libopenblas0-pthread
       ca-certificates)
 # npm may come from another Node.js distribution (e.g. nodesource); only install Debian's when none is on PATH.
