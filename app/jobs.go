@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -26,7 +27,10 @@ func (u *UI) openEngine() {
 	if dir == "" {
 		err = errors.New("no model found: put a model directory (manifest.json + ONNX files) in assets/model next to medsa, or set MEDSA_MODEL")
 	} else {
-		e, err = model.Open(dir, model.Options{Device: u.opt.Device})
+		// Leave one core to the UI on small machines: scrolling and painting
+		// stay smooth while the encoder works ahead in the background.
+		threads := max(1, runtime.NumCPU()-1)
+		e, err = model.Open(dir, model.Options{Device: u.opt.Device, Threads: threads})
 	}
 	u.engMu.Lock()
 	u.eng, u.engErr = e, err
@@ -417,17 +421,27 @@ func (u *UI) statusLoop() {
 		}
 		pending := e.Pending()
 		ready := e.Ready(ref)
+		var txt string
+		busy := true
+		switch {
+		case !ready:
+			txt = fmt.Sprintf("encoding slice… (%d queued)", pending)
+		case pending > 0:
+			txt = fmt.Sprintf("slice ready · encoding %d neighbours", pending)
+		default:
+			txt, busy = "slice ready", false
+		}
 		fyne.Do(func() {
-			switch {
-			case !ready:
-				u.encStatus.SetText(fmt.Sprintf("encoding slice… (%d queued)", pending))
-				u.encBar.Show()
-			case pending > 0:
-				u.encStatus.SetText(fmt.Sprintf("slice ready · encoding %d neighbours", pending))
-				u.encBar.Show()
-			default:
-				u.encStatus.SetText("slice ready")
-				u.encBar.Hide()
+			// Only touch widgets that change: every change repaints the window.
+			if u.encStatus.Text != txt {
+				u.encStatus.SetText(txt)
+			}
+			if busy != u.encBar.Visible() {
+				if busy {
+					u.encBar.Show()
+				} else {
+					u.encBar.Hide()
+				}
 			}
 		})
 	}

@@ -112,7 +112,7 @@ func (u *UI) newLabelList() *widget.List {
 			val, unit := d.sess.Measure(lab.Value)
 			mark := ""
 			if lab.Value == d.sess.Active() {
-				mark = "▶ "
+				mark = "• "
 			}
 			name.SetText(fmt.Sprintf("%s%s  %.2f %s", mark, lab.Name, val, unit))
 		})

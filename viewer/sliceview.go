@@ -387,7 +387,7 @@ func (sv *SliceView) generate(w, h int) image.Image {
 	k := interaction.SliceKey{Plane: sv.plane, Index: sv.index[sv.plane]}
 	vol := sv.Sess.Volume()
 	if !sv.sliceOK || sv.sliceK != k {
-		s, err := vol.Slice(k.Plane, k.Index)
+		s, err := viewSlice(vol, k)
 		if err != nil {
 			return image.NewRGBA(image.Rect(0, 0, w, h))
 		}
@@ -406,13 +406,20 @@ func (sv *SliceView) generate(w, h int) image.Image {
 			ly.Styles[l.Value] = render.Style{Color: l.Color, Alpha: uint8(l.Opacity*255 + 0.5), Outline: true}
 		}
 	}
-	sv.Sess.Lock()
-	ly.Labels = sv.Sess.LabelMap().SliceLabels(s.Axis, s.Index)
-	sv.Sess.Unlock()
 	if pk, mask, _, _, _ := sv.Sess.Preview(); mask != nil && pk == k {
 		ly.Preview = mask
 	}
+	// Blend the live labels under the session lock: no copy for axial slices.
+	sv.Sess.Lock()
+	lm := sv.Sess.LabelMap()
+	if s.Axis == 2 {
+		off := s.Index * s.W * s.H
+		ly.Labels = lm.Data[off : off+s.W*s.H]
+	} else {
+		ly.Labels = lm.SliceLabels(s.Axis, s.Index)
+	}
 	sv.img = render.Slice(sv.img, s, sv.window, ly)
+	sv.Sess.Unlock()
 
 	if sv.screen == nil || sv.screen.Rect.Dx() != w || sv.screen.Rect.Dy() != h {
 		sv.screen = image.NewRGBA(image.Rect(0, 0, w, h))
@@ -688,4 +695,22 @@ func (sv *SliceView) TypedKey(ev *fyne.KeyEvent) {
 	case fyne.KeyEnd:
 		sv.SetIndex(sv.NumSlices() - 1)
 	}
+}
+
+// viewSlice returns slice k for display: axial slices of an i-fastest volume
+// share the volume's memory (read-only), other planes are copied.
+func viewSlice(vol *volume.Volume, k interaction.SliceKey) (*volume.Slice, error) {
+	axis := vol.Affine.PlaneAxis(k.Plane, vol.Size)
+	if axis != 2 {
+		return vol.Slice(k.Plane, k.Index)
+	}
+	if k.Index < 0 || k.Index >= vol.Size[2] {
+		return nil, fmt.Errorf("%s slice %d outside 0..%d", k.Plane, k.Index, vol.Size[2]-1)
+	}
+	ua, va := volume.SliceAxes(axis)
+	sp := vol.Spacing()
+	n := vol.Size[0] * vol.Size[1] * vol.Channels
+	return &volume.Slice{Plane: k.Plane, Axis: axis, Index: k.Index, UAxis: ua, VAxis: va,
+		W: vol.Size[0], H: vol.Size[1], Channels: vol.Channels, Spacing: [2]float64{sp[ua], sp[va]},
+		Data: vol.Data[k.Index*n : (k.Index+1)*n : (k.Index+1)*n]}, nil
 }

@@ -5,8 +5,8 @@
 # the saved mask in a second run and save it again. python3-nibabel checks
 # each file: non-empty, holds the clicked voxel, undo/redo change exactly the
 # brush stroke, the reopened mask is identical, and the mask carries the
-# source's geometry (against dcm2niix for DICOM). Screenshots go to
-# docs/screenshots/. Env: MEDSA_GUI_IMAGE (default: the bundled sample, else the
+# source's geometry (against dcm2niix for DICOM). Screenshots are kept in
+# .cache/screenshots/ (and refresh docs/screenshots/ with MEDSA_UPDATE_SCREENSHOTS=1). Env: MEDSA_GUI_IMAGE (default: the bundled sample, else the
 # derived head CT), MEDSA_MODEL (default: assets/model, else testdata/tinymodel).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -109,8 +109,9 @@ wait_for count_mask 1 90
 PV=$(st point_voxel)
 drag $((CX - 60)) $((CY - 50)) $((CX + 60)) $((CY + 50))
 wait_for count_mask 2 60
-mkdir -p docs/screenshots
-shot docs/screenshots/gui-preview.png
+SHOTS=$ROOT/.cache/screenshots
+mkdir -p "$SHOTS"
+shot "$SHOTS/gui-preview.png"
 key Return
 wait_for count_accepted 1 10
 key ctrl+s
@@ -120,7 +121,7 @@ saved 1 "$W/a.nii.gz"
 key b
 drag $((CX - 40)) $((CY + 120)) $((CX + 40)) $((CY + 120))
 wait_for count_edit 1 10
-shot docs/screenshots/gui-brush.png
+shot "$SHOTS/gui-brush.png"
 key ctrl+z
 wait_for count_history 1 10
 key ctrl+s
@@ -129,7 +130,7 @@ key ctrl+shift+z
 wait_for count_history 2 10
 key ctrl+s
 saved 3 "$W/c.nii.gz"
-shot docs/screenshots/gui.png
+shot "$SHOTS/gui.png"
 stop_app
 
 # 3. Reopen the saved mask on the image and save it again: the same mask.
@@ -139,7 +140,7 @@ wait_for count_mask_opened 1 30
 sleep 0.5
 key ctrl+s
 wait_for count_saved 1 30
-shot docs/screenshots/gui-reopened.png
+shot "$SHOTS/gui-reopened.png"
 stop_app
 
 # 4. The referee: nibabel (and dcm2niix for DICOM sources).
@@ -182,4 +183,5 @@ if errs:
     print("gui-xvfb: FAIL " + "; ".join(errs)); sys.exit(1)
 EOF
 grep -h "click→mask" "$W/app.log" | tail -3 || true
-echo "gui-xvfb: ok (screenshots in docs/screenshots/)"
+if [ -n "${MEDSA_UPDATE_SCREENSHOTS:-}" ]; then mkdir -p docs/screenshots; cp "$SHOTS"/gui*.png docs/screenshots/; fi
+echo "gui-xvfb: ok (screenshots in $SHOTS)"
