@@ -762,6 +762,10 @@ func decodeFrame(h *header, pf pixelFormat, b []byte, bo binary.ByteOrder, nativ
 			s[i] = signExtend(int64(v), pf)
 		}
 	case h.ts == tsJPEGBaseline || h.ts == tsJPEGExtended:
+		// Check the JPEG's own size before the decoder allocates for it.
+		if cfg, err := jpeg.DecodeConfig(bytes.NewReader(b)); err == nil && (cfg.Width != pf.cols || cfg.Height != pf.rows) {
+			return fmt.Errorf("JPEG is %dx%d, header says %dx%d", cfg.Width, cfg.Height, pf.cols, pf.rows)
+		}
 		im, err := jpeg.Decode(bytes.NewReader(b))
 		if err != nil {
 			if h.ts == tsJPEGExtended {
