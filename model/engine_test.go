@@ -667,3 +667,67 @@ func labels(m []uint8) []uint16 {
 	}
 	return out
 }
+
+// TestStaleJobCancelled holds a background encode "running" and checks that a
+// Prefetch without its slice cancels it, that it is not cached, and that a
+// foreground Encode preempts a running background job which is re-queued.
+func TestStaleJobCancelled(t *testing.T) {
+	e := openTiny(t, Options{Threads: 1})
+	vol := blobVolume(32, 32, 10, [3]float64{1, 1, 1}, [3]float64{16, 16, 5}, [3]float64{8, 8, 4})
+	ref := func(k int) SliceRef { return SliceRef{Vol: vol, VolumeID: "stale", Index: k} }
+	started := make(chan *job, 10)
+	release := make(chan struct{})
+	testHookJobStart = func(j *job) {
+		if j.background {
+			started <- j
+			<-release
+		}
+	}
+	defer func() { testHookJobStart = nil }()
+
+	e.Prefetch([]SliceRef{ref(0), ref(1)})
+	j := <-started
+	if j.ref.Index != 0 {
+		t.Fatalf("first background job is slice %d, want 0", j.ref.Index)
+	}
+	e.Prefetch([]SliceRef{ref(5)}) // slice 0 is stale now
+	if j.ctx.Err() == nil {
+		t.Fatal("stale running job not cancelled")
+	}
+	release <- struct{}{}
+	j2 := <-started
+	if j2.ref.Index != 5 {
+		t.Fatalf("next background job is slice %d, want 5", j2.ref.Index)
+	}
+	// A foreground encode of another slice preempts the running background job.
+	done := make(chan error)
+	go func() { done <- e.Encode(context.Background(), ref(7)) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for j2.ctx.Err() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("background job not preempted by a foreground encode")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	release <- struct{}{}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	j3 := <-started // the preempted slice 5 is re-queued
+	if j3.ref.Index != 5 {
+		t.Fatalf("re-queued job is slice %d, want 5", j3.ref.Index)
+	}
+	release <- struct{}{}
+	for !e.Ready(ref(5)) {
+		if time.Now().After(deadline) {
+			t.Fatal("re-queued slice 5 never encoded")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if e.Ready(ref(0)) || e.Ready(ref(1)) {
+		t.Error("stale slices were encoded")
+	}
+	if !e.Ready(ref(7)) {
+		t.Error("foreground slice not cached")
+	}
+}

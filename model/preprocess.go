@@ -174,19 +174,50 @@ func newAxisWeights(in, out int) axisWeights {
 }
 
 // resizeBilinear resizes src (rows of srcW) into dst (rows of len(xw.i0)).
+// Separable, horizontal first: each source row a destination row touches is
+// interpolated along x once, then rows are blended along y. That is the same
+// float32 operations in the same order as torch's kernel
+// (t0 = r0[a]*w0 + r0[b]*w1; t1 likewise; out = t0*h0 + t1*h1), so the result is
+// bit-identical, without redoing the horizontal pass for every output row.
 func resizeBilinear(src []float32, srcW int, dst []float32, dstW int, xw, yw axisWeights) {
-	for y := range yw.i0 {
-		r0 := src[yw.i0[y]*srcW : yw.i0[y]*srcW+srcW]
-		r1 := src[yw.i1[y]*srcW : yw.i1[y]*srcW+srcW]
-		h0, h1 := yw.w0[y], yw.w1[y]
+	resizeRows(src, srcW, dstW, xw, yw, func(y int, t0, t1 []float32, h0, h1 float32) {
 		o := dst[y*dstW : (y+1)*dstW]
 		for x := range o {
-			a, b := xw.i0[x], xw.i1[x]
-			w0, w1 := xw.w0[x], xw.w1[x]
-			t0 := r0[a]*w0 + r0[b]*w1
-			t1 := r1[a]*w0 + r1[b]*w1
-			o[x] = t0*h0 + t1*h1
+			o[x] = t0[x]*h0 + t1[x]*h1
 		}
+	})
+}
+
+// resizeRows runs the horizontal pass (cached per source row) and calls emit
+// with the two interpolated rows and the vertical weights of each output row.
+func resizeRows(src []float32, srcW, dstW int, xw, yw axisWeights, emit func(y int, t0, t1 []float32, h0, h1 float32)) {
+	cache := map[int][]float32{}
+	var order []int // keep at most two rows alive: output rows advance monotonically
+	row := func(r int) []float32 {
+		if t, ok := cache[r]; ok {
+			return t
+		}
+		var t []float32
+		if len(order) >= 3 {
+			old := order[0]
+			order = order[1:]
+			t = cache[old]
+			delete(cache, old)
+		} else {
+			t = make([]float32, dstW)
+		}
+		s := src[r*srcW : (r+1)*srcW]
+		for x := range t {
+			t[x] = s[xw.i0[x]]*xw.w0[x] + s[xw.i1[x]]*xw.w1[x]
+		}
+		cache[r] = t
+		order = append(order, r)
+		return t
+	}
+	for y := range yw.i0 {
+		t0 := row(yw.i0[y])
+		t1 := row(yw.i1[y])
+		emit(y, t0, t1, yw.w0[y], yw.w1[y])
 	}
 }
 
@@ -211,27 +242,20 @@ func (g Geometry) maskWeights() maskWeights {
 }
 
 // threshold computes the binary mask (logit > thr) of one candidate directly
-// from the low-res logits, without materialising the W x H logits.
+// from the low-res logits (rows of L), without materialising the W x H logits;
+// it returns the number of pixels inside.
 func (g Geometry) threshold(low []float32, thr float32, mw maskWeights, dst []uint8) int {
 	n := 0
-	L := g.L
-	for y := range mw.yw.i0 {
-		r0 := low[mw.yw.i0[y]*L:]
-		r1 := low[mw.yw.i1[y]*L:]
-		h0, h1 := mw.yw.w0[y], mw.yw.w1[y]
+	resizeRows(low, g.L, g.W, mw.xw, mw.yw, func(y int, t0, t1 []float32, h0, h1 float32) {
 		o := dst[y*g.W : (y+1)*g.W]
 		for x := range o {
-			a, b := mw.xw.i0[x], mw.xw.i1[x]
-			w0, w1 := mw.xw.w0[x], mw.xw.w1[x]
-			t0 := r0[a]*w0 + r0[b]*w1
-			t1 := r1[a]*w0 + r1[b]*w1
-			if t0*h0+t1*h1 > thr {
+			if t0[x]*h0+t1[x]*h1 > thr {
 				o[x] = 1
 				n++
 			} else {
 				o[x] = 0
 			}
 		}
-	}
+	})
 	return n
 }
