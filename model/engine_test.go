@@ -731,3 +731,64 @@ func TestStaleJobCancelled(t *testing.T) {
 		t.Error("foreground slice not cached")
 	}
 }
+
+// TestTerminateRunningEncode: cancelling a context stops an encoder run that
+// is already inside ONNX Runtime (RunOptions terminate). Needs an encoder slow
+// enough to catch mid-run: the bundled model (skipped with only the tiny one).
+func TestTerminateRunningEncode(t *testing.T) {
+	dir := filepath.Join(repoRoot(t), "assets", "model")
+	if d := os.Getenv("MEDSA_MODEL_DIR"); d != "" {
+		dir = d
+	}
+	needData(t, filepath.Join(dir, "manifest.json"), "bundled model")
+	e, err := Open(dir, Options{Device: "cpu", Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	vol := blobVolume(256, 256, 1, [3]float64{1, 1, 1}, [3]float64{128, 128, 0}, [3]float64{60, 60, 1})
+	ref := SliceRef{Vol: vol, VolumeID: "term"}
+	t0 := time.Now()
+	if err := e.Encode(context.Background(), ref); err != nil {
+		t.Fatal(err)
+	}
+	full := time.Since(t0)
+	e.DropVolume("term")
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(full / 10); cancel() }()
+	t1 := time.Now()
+	err = e.Encode(ctx, ref)
+	took := time.Since(t1)
+	t.Logf("full encode %v; cancelled after %v, returned after %v: %v", full, full/10, took, err)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if e.Ready(ref) {
+		t.Error("cancelled encode cached an embedding")
+	}
+}
+
+// TestFloat16Cache: embeddings stored as float16 give the same masks.
+func TestFloat16Cache(t *testing.T) {
+	vol := blobVolume(64, 64, 1, [3]float64{1, 1, 1}, [3]float64{30, 34, 0}, [3]float64{14, 10, 1})
+	p := Prompt{Points: []Point{{U: 30, V: 34, Positive: true}}, Box: &Box{U0: 14, V0: 22, U1: 46, V1: 46}}
+	var masks [][]uint8
+	for _, fp16 := range []bool{false, true} {
+		e := openTiny(t, Options{CacheFloat16: fp16})
+		ref := SliceRef{Vol: vol, VolumeID: "f16"}
+		if err := e.Encode(context.Background(), ref); err != nil {
+			t.Fatal(err)
+		}
+		res, err := e.Segment(context.Background(), ref, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := e.CacheStats(); st.Float16 != fp16 || (fp16 && st.Bytes > int64(e.Manifest().EmbeddingLen()*2+512)) {
+			t.Errorf("fp16=%v: stats %+v", fp16, st)
+		}
+		masks = append(masks, res.Masks[res.Best])
+	}
+	if d := dice(masks[0], masks[1]); d < 0.99 {
+		t.Errorf("float16 cache changes the mask: Dice %.4f", d)
+	}
+}
