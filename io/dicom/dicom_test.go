@@ -287,6 +287,20 @@ func TestSeriesProblems(t *testing.T) {
 			t.Errorf("size %v notes %v", v.Size, v.Notes)
 		}
 	})
+	t.Run("non-uniform", func(t *testing.T) {
+		dir := copyFiles(t, src, names)
+		// Slice 2 sits at z = 1.5; move it to 1.8 (same length, so the header stays valid).
+		p := filepath.Join(dir, "d"+names[1])
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(p, patch(t, b, []byte(`-122.021478\1.5 `), []byte(`-122.021478\1.8 `)), 0o644)
+		v := mustRead(t, dir)
+		if v.Size[2] != 24 || !hasNote(v, "non-uniform") {
+			t.Errorf("size %v notes %v", v.Size, v.Notes)
+		}
+	})
 	t.Run("non-dicom skipped", func(t *testing.T) {
 		dir := copyFiles(t, src, names[:4])
 		os.WriteFile(filepath.Join(dir, "README.txt"), []byte("not an image"), 0o644)
