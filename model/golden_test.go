@@ -138,7 +138,9 @@ func goldenOne(t *testing.T, e *Engine, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d, at := maxAbsDiff(img, load(c.Expected["image"])); d > 1e-5 {
+	d, at := maxAbsDiff(img, load(c.Expected["image"]))
+	t.Logf("preprocessing max |diff| %.2g", d)
+	if d > 1e-5 {
 		t.Errorf("preprocessing: max |diff| %g at %d > 1e-5 (geometry %+v)", d, at, g)
 	}
 	ref := SliceRef{Vol: vol, VolumeID: dir, Plane: volume.Axial, Index: 0, Window: c.Window}
@@ -146,7 +148,9 @@ func goldenOne(t *testing.T, e *Engine, dir string) {
 		t.Fatal(err)
 	}
 	emb, _, _ := e.cache.get(e.key(ref, false))
-	if d, at := maxAbsDiff(emb, load(c.Expected["embeddings"])); d > 1e-4 {
+	d, at = maxAbsDiff(emb, load(c.Expected["embeddings"]))
+	t.Logf("embeddings max |diff| %.2g", d)
+	if d > 1e-4 {
 		t.Errorf("embeddings: max |diff| %g at %d > 1e-4", d, at)
 	}
 	p := Prompt{}
@@ -168,7 +172,9 @@ func goldenOne(t *testing.T, e *Engine, dir string) {
 	for _, lr := range res.LowRes {
 		low = append(low, lr...)
 	}
-	if d, at := maxAbsDiff(low, load(c.Expected["low_res_masks"])); d > 1e-4 {
+	d, at = maxAbsDiff(low, load(c.Expected["low_res_masks"]))
+	t.Logf("low_res_masks max |diff| %.2g", d)
+	if d > 1e-4 {
 		t.Errorf("low_res_masks: max |diff| %g at %d > 1e-4", d, at)
 	}
 	if d, at := maxAbsDiff(res.Scores, load(c.Expected["iou_predictions"])); d > 1e-4 {
@@ -188,7 +194,9 @@ func goldenOne(t *testing.T, e *Engine, dir string) {
 				ref[i] = 1
 			}
 		}
-		if d := dice(res.Masks[k], ref); d < 0.999 {
+		d := dice(res.Masks[k], ref)
+		t.Logf("mask %d: Dice %.5f", k, d)
+		if d < 0.999 {
 			t.Errorf("mask %d: Dice %.5f < 0.999", k, d)
 		}
 	}
