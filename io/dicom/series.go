@@ -44,7 +44,7 @@ func (e *MultipleSeriesError) Error() string {
 
 // headPrefix is how much of each file the grouping pass reads; longer headers
 // (enhanced multi-frame) are re-read whole.
-const headPrefix = 64 << 10
+const headPrefix = 16 << 10
 
 // readHeaderFile reads and parses one file's header.
 func readHeaderFile(path string) (h *header, err error) {
