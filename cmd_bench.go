@@ -18,8 +18,8 @@ import (
 	"github.com/medsa/medsa/model"
 )
 
-const usageBench = `usage: medsa bench [--image PATH] [--model DIR] [--device auto|cpu|cuda] [--threads N] [--n N] [--json]
-       [--propagate N] [--series UID]
+const usageBench = `usage: medsa bench [--image PATH] [--model DIR] [--device auto|cpu|cuda] [--threads N] [--decoder-threads N]
+       [--n N] [--json] [--cache-mib N] [--propagate N] [--series UID]
   warm-up, then N runs each of: encoder (one slice), decoder (one click, cached embedding), click->mask
   (decode + masks at slice resolution + write into the label map); first_mask_ms is open image -> first
   mask on the middle slice. --propagate N also times propagation through N slices (needs a 3D image).
@@ -33,6 +33,7 @@ type benchReport struct {
 	Image          string  `json:"image"`
 	Slice          string  `json:"slice"`
 	Threads        int     `json:"threads"`
+	DecoderThreads int     `json:"decoder_threads"`
 	N              int     `json:"n"`
 	OpenModelMS    float64 `json:"open_model_ms"`
 	EncodeP50      float64 `json:"encode_ms_p50"`
@@ -87,7 +88,8 @@ func runBench(args []string) error {
 	imgPath := fs.String("image", "", "image path (default: a synthetic 2D phantom)")
 	modelDir := fs.String("model", "", "model directory")
 	device := fs.String("device", "auto", "auto, cpu or cuda")
-	threads := fs.Int("threads", 0, "CPU threads (0 = all cores)")
+	threads := fs.Int("threads", 0, "CPU threads of the encoder (0 = all cores)")
+	decThreads := fs.Int("decoder-threads", 0, "CPU threads of the decoder (0 = 1)")
 	n := fs.Int("n", 30, "timed runs per measurement")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	prop := fs.Int("propagate", 0, "also propagate through this many slices")
@@ -104,13 +106,13 @@ func runBench(args []string) error {
 		return err
 	}
 	t0 := time.Now()
-	eng, err := model.Open(dir, model.Options{Device: *device, Threads: *threads, CacheBytes: *cacheMiB << 20})
+	eng, err := model.Open(dir, model.Options{Device: *device, Threads: *threads, DecoderThreads: *decThreads, CacheBytes: *cacheMiB << 20})
 	if err != nil {
 		return err
 	}
 	defer eng.Close()
 	rep := benchReport{Model: eng.Manifest().ID(), Provider: eng.Provider().Name, FallbackReason: eng.Provider().FallbackReason,
-		Threads: eng.Provider().Threads, N: *n, OpenModelMS: ms(time.Since(t0))}
+		Threads: eng.Provider().Threads, DecoderThreads: eng.Provider().DecoderThreads, N: *n, OpenModelMS: ms(time.Since(t0))}
 	ctx := context.Background()
 
 	// First mask: open the image, segment the middle slice with a centre click.
@@ -215,7 +217,7 @@ func runBench(args []string) error {
 	if rep.FallbackReason != "" {
 		fmt.Printf(" (CUDA unavailable: %s)", rep.FallbackReason)
 	}
-	fmt.Printf(", %d threads\nmodel: %s (opened in %.0f ms)\nimage: %s, %s\n", rep.Threads, rep.Model, rep.OpenModelMS, rep.Image, rep.Slice)
+	fmt.Printf(", %d encoder / %d decoder threads\nmodel: %s (opened in %.0f ms)\nimage: %s, %s\n", rep.Threads, rep.DecoderThreads, rep.Model, rep.OpenModelMS, rep.Image, rep.Slice)
 	fmt.Printf("encoder        p50 %7.1f ms  p95 %7.1f ms\n", rep.EncodeP50, rep.EncodeP95)
 	fmt.Printf("decoder        p50 %7.1f ms  p95 %7.1f ms\n", rep.DecodeP50, rep.DecodeP95)
 	fmt.Printf("click->mask    p50 %7.1f ms  p95 %7.1f ms  (postprocess p50 %.1f ms)\n", rep.ClickP50, rep.ClickP95, rep.PostP50)

@@ -54,7 +54,7 @@ func parseSegmentArgs(args []string) (*segmentArgs, error) {
 	fs.StringVar(&a.out, "out", "", "output mask path")
 	fs.StringVar(&a.modelDir, "model", "", "model directory")
 	fs.StringVar(&a.device, "device", "auto", "auto, cpu or cuda")
-	fs.IntVar(&a.threads, "threads", 0, "CPU threads (0 = all cores)")
+	fs.IntVar(&a.threads, "threads", 0, "CPU threads of the encoder (0 = all cores; the decoder uses 1)")
 	fs.StringVar(&a.plane, "plane", "axial", "axial, coronal or sagittal")
 	fs.Var(&a.points, "point", "i,j,k,+ or i,j,k,-")
 	fs.StringVar(&a.box, "box", "", "i0,j0,i1,j1,k")

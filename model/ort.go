@@ -108,12 +108,13 @@ type ProviderInfo struct {
 	Name           string // "CUDA" or "CPU"
 	Requested      string // the Options.Device asked for
 	FallbackReason string // why auto fell back to CPU ("" when it did not)
-	Threads        int    // CPU intra-op threads
+	Threads        int    // CPU intra-op threads of the encoders
+	DecoderThreads int    // CPU intra-op threads of the decoder
 	Library        string // the onnxruntime library in use
 }
 
 func (p ProviderInfo) String() string {
-	s := fmt.Sprintf("%s (requested %s, %d threads)", p.Name, p.Requested, p.Threads)
+	s := fmt.Sprintf("%s (requested %s, %d encoder / %d decoder threads)", p.Name, p.Requested, p.Threads, p.DecoderThreads)
 	if p.FallbackReason != "" {
 		s += "; CUDA unavailable: " + p.FallbackReason
 	}
