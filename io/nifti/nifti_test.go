@@ -41,6 +41,14 @@ func testdata(t testing.TB, rel string) string {
 	return p
 }
 
+// skipLargeUnderRace skips files over 500 KB when the race detector (which slows
+// voxel loops ~20x) is on; make test runs every case without it too.
+func skipLargeUnderRace(t *testing.T, path string) {
+	if st, err := os.Stat(path); raceOn && err == nil && st.Size() > 500<<10 {
+		t.Skip("large file: checked without -race")
+	}
+}
+
 const (
 	gonii  = "github.com/okieraised/gonii/test_data/"
 	nibDir = "python3-nibabel/usr/lib/python3/dist-packages/nibabel/tests/data/"
@@ -72,6 +80,7 @@ func TestReadRealFiles(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(filepath.Base(c.file), func(t *testing.T) {
+			skipLargeUnderRace(t, testdata(t, c.file))
 			v, err := Read(testdata(t, c.file))
 			if err != nil {
 				t.Fatal(err)
@@ -160,6 +169,7 @@ func TestRoundTrip(t *testing.T) {
 	for _, f := range files {
 		for _, ext := range []string{".nii", ".nii.gz"} {
 			t.Run(filepath.Base(f)+ext, func(t *testing.T) {
+				skipLargeUnderRace(t, testdata(t, f))
 				v, err := Read(testdata(t, f))
 				if err != nil {
 					t.Fatal(err)
@@ -498,6 +508,9 @@ func BenchmarkReadGz(b *testing.B) {
 // RGBA32 and forced datatypes: no real RGBA32 file exists in the test data, so a
 // real RGB24 image is written as RGBA32 and read back (alpha dropped).
 func TestForcedDataTypes(t *testing.T) {
+	if raceOn {
+		t.Skip("large files: checked without -race")
+	}
 	v, err := Read(testdata(t, gonii+"rgb24.nii.gz"))
 	if err != nil {
 		t.Fatal(err)
