@@ -129,3 +129,37 @@ func TestCRC32Combine(t *testing.T) {
 		}
 	}
 }
+
+type failingWriter struct{ left int }
+
+func (f *failingWriter) Write(p []byte) (int, error) {
+	if len(p) > f.left {
+		return 0, io.ErrShortWrite
+	}
+	f.left -= len(p)
+	return len(p), nil
+}
+
+// A writer failing part way stops the parallel encoder cleanly (no hang, the error returned).
+func TestParallelGzipWriterError(t *testing.T) {
+	defer func(c int) { gzipChunk = c }(gzipChunk)
+	gzipChunk = 1 << 12
+	rng := rand.New(rand.NewPCG(7, 8))
+	data := make([]uint16, 64*64*64)
+	for i := range data {
+		data[i] = uint16(rng.IntN(3))
+	}
+	m := &volume.LabelMap{Size: [3]int{64, 64, 64}, Affine: volume.Identity(), Data: data}
+	for _, left := range []int{0, 5, 100, 5000, 50000} {
+		if err := EncodeLabelMap(&failingWriter{left: left}, m, true); err == nil {
+			t.Errorf("failing after %d bytes: no error", left)
+		}
+	}
+	v := &volume.Volume{Size: m.Size, Channels: 1, Affine: m.Affine, Data: make([]float32, len(data)), DataType: "float32"}
+	for i := range v.Data {
+		v.Data[i] = rng.Float32()
+	}
+	if err := EncodeVolume(&failingWriter{left: 3000}, v, true); err == nil {
+		t.Error("volume: no error")
+	}
+}
