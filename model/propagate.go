@@ -291,7 +291,7 @@ func (e *Engine) encodeChunk(ctx context.Context, ref SliceRef, start int) error
 			return fmt.Errorf("model: %s slice %d: %w", ref.Plane, idx, err)
 		}
 	}
-	emb, err := e.runEncoder(ctx, in, D)
+	emb, err := e.runEncoder(ctx, in, D, false)
 	if err != nil {
 		return fmt.Errorf("model: encode depth chunk %d..%d: %w", start, start+D-1, err)
 	}
