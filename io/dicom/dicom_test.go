@@ -530,3 +530,18 @@ func TestOneBitSegmentation(t *testing.T) {
 		}
 	}
 }
+
+// Implicit VR files carry no VRs: integer strings (IS) must still read as numbers.
+func TestImplicitVRNumbers(t *testing.T) {
+	a, err := ListSeries(data(t, pyd+"MR_small.dcm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ListSeries(data(t, pyd+"MR_small_implicit.dcm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a[0].Number != b[0].Number || a[0].Number == 0 || a[0].Size != b[0].Size {
+		t.Errorf("explicit %+v, implicit %+v", a[0], b[0])
+	}
+}

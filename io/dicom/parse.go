@@ -147,6 +147,19 @@ var keep = map[tag]bool{
 	tTemporalIndex: true,
 }
 
+// implicitVR is the dictionary VR of every kept element (implicit VR files).
+var implicitVR = map[tag]string{
+	tTransferSyntax: "UI", tImageType: "CS", tSOPClass: "UI", tModality: "CS", tSeriesDescription: "LO",
+	tSliceThickness: "DS", tSpacingBetween: "DS", tEchoNumbers: "IS", tStudyUID: "UI", tSeriesUID: "UI",
+	tSeriesNumber: "IS", tAcquisitionNumber: "IS", tInstanceNumber: "IS", tIPP: "DS", tIOP: "DS",
+	tTemporalPosition: "IS", tSamplesPerPixel: "US", tPhotometric: "CS", tPlanarConfig: "US",
+	tNumberOfFrames: "IS", tRows: "US", tColumns: "US", tPixelSpacing: "DS", tBitsAllocated: "US",
+	tBitsStored: "US", tHighBit: "US", tPixelRep: "US", tWindowCenter: "DS", tWindowWidth: "DS",
+	tRescaleIntercept: "DS", tRescaleSlope: "DS", tRedDesc: "US", tGreenDesc: "US", tBlueDesc: "US",
+	tRedLUT: "OW", tGreenLUT: "OW", tBlueLUT: "OW", tSegRedLUT: "OW", tStackID: "SH", tInStackPos: "UL",
+	tTemporalIndex: "UL",
+}
+
 // elem is one stored element: its VR (as read, or implied) and raw value bytes.
 type elem struct {
 	vr    string
@@ -300,6 +313,9 @@ func (w *walker) parseDataset(ds *dataset, pos, end, depth int, pix *int) (int, 
 			return 0, fmt.Errorf("element %v claims %d bytes: %w", t, vl, err)
 		}
 		if keep[t] {
+			if vr == "" || vr == "UN" {
+				vr = implicitVR[t] // implicit files carry no VR: use the dictionary's
+			}
 			ds.el[t] = &elem{vr: vr, val: w.buf[vpos : vpos+int(vl)]}
 		}
 		pos = vpos + int(vl)
@@ -576,8 +592,6 @@ func (d *dataset) uint(t tag, def int) int {
 	}
 	switch {
 	case e.vr == "IS" || e.vr == "DS":
-		return int(d.float(t, float64(def)))
-	case e.vr == "" && t == tNumberOfFrames:
 		return int(d.float(t, float64(def)))
 	case len(e.val) >= 2 && (e.vr == "US" || e.vr == "SS" || e.vr == "" || e.vr == "OW" || e.vr == "UN"):
 		v := int(d.bo.Uint16(e.val))
