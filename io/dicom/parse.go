@@ -245,6 +245,9 @@ func (w *walker) readElemHeader(pos int, implicit bool) (t tag, vr string, vl ui
 
 const undefined = 0xFFFFFFFF
 
+// maxItems bounds the kept items of one sequence (one per frame in functional groups).
+const maxItems = 1 << 18
+
 // parseDataset parses elements from pos until end (or an item delimiter when
 // end < 0). It returns the position after the last element. At depth 0 it stops
 // before PixelData and reports its position.
@@ -362,6 +365,9 @@ func (w *walker) parseSequence(pos int, vl uint32, depth int, keepItems, implici
 			return 0, fmt.Errorf("item %d: %w", n+1, err)
 		}
 		if keepItems {
+			if len(*items) >= maxItems {
+				return 0, fmt.Errorf("more than %d items", maxItems)
+			}
 			*items = append(*items, item)
 		}
 		pos = next
