@@ -1,6 +1,3 @@
-// Package dicom reads DICOM series (a folder, recursively, or a list of files)
-// into a volume.Volume with exact geometry: slices sorted along the slice normal,
-// spacing from positions, LPS converted to RAS+ once, here.
 package dicom
 
 import (
