@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/medsa/medsa/io/load"
@@ -47,6 +48,7 @@ type benchReport struct {
 	PropSlices     int     `json:"propagate_slices,omitempty"`
 	PropMS         float64 `json:"propagate_ms,omitempty"`
 	PropStop       string  `json:"propagate_stop,omitempty"`
+	PropCPUS       float64 `json:"propagate_cpu_s,omitempty"`
 	CacheBytes     int64   `json:"cache_bytes"`
 	CacheLimit     int64   `json:"cache_limit_bytes"`
 	MaxRSSMiB      float64 `json:"max_rss_mib"`
@@ -193,12 +195,13 @@ func runBench(args []string) error {
 		if err != nil {
 			return err
 		}
-		t := time.Now()
+		t, cpu0 := time.Now(), cpuSeconds()
 		out, st, err := eng.PropagateStats(ctx, sref, seed.Masks[seed.Best], to, nil)
 		if err != nil {
 			return err
 		}
 		rep.PropMS = ms(time.Since(t))
+		rep.PropCPUS = cpuSeconds() - cpu0
 		rep.PropSlices = len(out)
 		rep.PropStop = fmt.Sprintf("%s at %d (range %d..%d)", st.Reason, st.StoppedAt, start, to)
 	}
@@ -223,11 +226,20 @@ func runBench(args []string) error {
 	fmt.Printf("click->mask    p50 %7.1f ms  p95 %7.1f ms  (postprocess p50 %.1f ms)\n", rep.ClickP50, rep.ClickP95, rep.PostP50)
 	fmt.Printf("first mask     %7.1f ms (open image -> mask)\n", rep.FirstMaskMS)
 	if rep.PropSlices > 0 || *prop > 0 {
-		fmt.Printf("propagation    %d slices in %.0f ms (%s)\n", rep.PropSlices, rep.PropMS, rep.PropStop)
+		fmt.Printf("propagation    %d slices in %.0f ms, %.1f CPU s (%s)\n", rep.PropSlices, rep.PropMS, rep.PropCPUS, rep.PropStop)
 	}
 	fmt.Printf("memory         cache %.1f / %.0f MiB, Go heap %.1f MiB, max RSS %.1f MiB\n",
 		float64(rep.CacheBytes)/(1<<20), float64(rep.CacheLimit)/(1<<20), rep.HeapMiB, rep.MaxRSSMiB)
 	return nil
+}
+
+// cpuSeconds is the process's user + system CPU time (a load-independent cost).
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
 }
 
 // maxRSSMiB reads the peak resident set size from /proc (0 where unavailable).
