@@ -88,7 +88,8 @@ type doc struct {
 
 	segCancel  context.CancelFunc
 	propCancel context.CancelFunc
-	clickAt    time.Time
+	clickAt    time.Time     // when the pointer went down for the prompt being answered
+	lastResult *model.Result // the model's last answer (for the latency readout)
 }
 
 // UI is the main window and its state.
@@ -114,7 +115,6 @@ type UI struct {
 	labelInfo  *widget.Label
 	badge      *widget.Button
 	encStatus  *widget.Label
-	encBar     *widget.ProgressBarInfinite
 	latency    *widget.Label
 	readout    *widget.Label
 	candStatus *widget.Label
@@ -263,14 +263,17 @@ func (u *UI) build() {
 	u.badge = widget.NewButton("model…", u.showProvider)
 	u.badge.Importance = widget.LowImportance
 	u.encStatus = widget.NewLabel("")
-	u.encBar = widget.NewProgressBarInfinite()
-	u.encBar.Hide()
 	u.latency = widget.NewLabel("")
 	u.readout = widget.NewLabel("")
 	u.candStatus = widget.NewLabel("")
 	u.message = widget.NewLabel("")
-	status := container.NewHBox(u.badge, u.encBar, u.encStatus, widget.NewSeparator(), u.latency, widget.NewSeparator(),
-		u.candStatus, widget.NewSeparator(), u.readout, u.message)
+	// Long texts truncate instead of widening the window.
+	u.readout.Truncation = fyne.TextTruncateEllipsis
+	u.message.Truncation = fyne.TextTruncateEllipsis
+	status := container.NewBorder(nil, nil,
+		container.NewHBox(u.badge, u.encStatus, widget.NewSeparator(), u.latency, widget.NewSeparator(), u.candStatus, widget.NewSeparator()),
+		nil,
+		container.NewGridWithColumns(2, u.readout, u.message))
 
 	u.centre = container.NewStack(widget.NewLabelWithStyle("Open an image (Ctrl+O) or drop it here.", fyne.TextAlignCenter, fyne.TextStyle{}))
 	sideScroll := container.NewPadded(side)

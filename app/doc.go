@@ -104,6 +104,7 @@ func (u *UI) attach(vol *volume.Volume, path string) {
 	u.doc = d
 	u.setTool(u.toolSel.Selected)
 	sv.OnPrompt = func(k interaction.SliceKey) { u.segment(d, k) }
+	sv.OnMaskPainted = func(lat time.Duration) { u.maskPainted(d, lat) }
 	sv.OnSlice = func(k interaction.SliceKey, dir int) {
 		u.prefetch(d, dir)
 		u.slider.Value = float64(k.Index)

@@ -77,6 +77,9 @@ type SliceView struct {
 	CtrlHeld  func() bool                             // overrides the driver's modifier state (tests)
 	Now       func() time.Time                        // clock (tests)
 	LastFrame func(img image.Image, stats FrameStats) // optional frame hook
+	// OnMaskPainted reports, once per MarkPending, how long after it the first
+	// frame showing a preview mask was drawn (the click->mask time a user sees).
+	OnMaskPainted func(d time.Duration)
 
 	mu      sync.Mutex
 	plane   volume.Plane
@@ -103,6 +106,7 @@ type SliceView struct {
 	info      *canvas.Text
 	size      fyne.Size
 	focused   bool
+	pendingAt time.Time
 	photo     bool
 	unitLabel string
 }
@@ -456,12 +460,26 @@ func (sv *SliceView) generate(w, h int) image.Image {
 		r := sv.Ctrl.Radius * s.Spacing[0] * v.Zoom
 		render.Circle(sv.screen, float64(sv.cursor.X)*scale, float64(sv.cursor.Y)*scale, r, color.RGBA{255, 255, 255, 255})
 	}
+	if !sv.pendingAt.IsZero() && ly.Preview != nil {
+		d := time.Since(sv.pendingAt)
+		sv.pendingAt = time.Time{}
+		if f := sv.OnMaskPainted; f != nil {
+			go fyne.Do(func() { f(d) }) // not from inside a paint
+		}
+	}
 	sv.stats.Frames++
 	sv.stats.RenderNS += time.Since(t0).Nanoseconds()
 	if sv.LastFrame != nil {
 		sv.LastFrame(sv.screen, sv.stats)
 	}
 	return sv.screen
+}
+
+// MarkPending starts the click->mask clock: the next frame that shows a preview stops it.
+func (sv *SliceView) MarkPending(t time.Time) {
+	sv.mu.Lock()
+	sv.pendingAt = t
+	sv.mu.Unlock()
 }
 
 // InvalidateSlice drops the cached slice (after the volume changed).

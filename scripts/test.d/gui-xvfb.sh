@@ -182,6 +182,6 @@ print(f"gui-xvfb: mask {int((A>0).sum())} voxels at click {pv}, after brush {int
 if errs:
     print("gui-xvfb: FAIL " + "; ".join(errs)); sys.exit(1)
 EOF
-grep -h "click→mask" "$W/app.log" | tail -3 || true
+grep -h "click→mask\|mask installed" "$W/app.log" | tail -4 || true
 if [ -n "${MEDSA_UPDATE_SCREENSHOTS:-}" ]; then mkdir -p docs/screenshots; cp "$SHOTS"/gui*.png docs/screenshots/; fi
 echo "gui-xvfb: ok (screenshots in $SHOTS)"
