@@ -279,14 +279,23 @@ func encodeValues(dst []byte, src []float32, dt int) {
 			dst[4*i+3] = 255
 		}
 	case dtInt16:
+		// Fast path: converted CT is integral HU already; only other values pay for rounding.
 		r := intRanges[dtInt16]
 		for i, x := range src {
-			le.PutUint16(dst[2*i:], uint16(int16(round(x, r))))
+			n := int32(x)
+			if float32(n) != x || n < -32768 || n > 32767 {
+				n = int32(round(x, r))
+			}
+			le.PutUint16(dst[2*i:], uint16(int16(n)))
 		}
 	case dtUint16:
 		r := intRanges[dtUint16]
 		for i, x := range src {
-			le.PutUint16(dst[2*i:], uint16(round(x, r)))
+			n := int32(x)
+			if float32(n) != x || n < 0 || n > 65535 {
+				n = int32(round(x, r))
+			}
+			le.PutUint16(dst[2*i:], uint16(n))
 		}
 	case dtInt32:
 		r := intRanges[dtInt32]
