@@ -334,7 +334,7 @@ func (e *Engine) runJob(j *job) error {
 	if h := testHookJobStart; h != nil {
 		h(j)
 	}
-	s, err := j.ref.Vol.Slice(j.ref.Plane, j.ref.Index)
+	s, err := sliceView(j.ref.Vol, j.ref.Plane, j.ref.Index)
 	if err != nil {
 		return fmt.Errorf("model: %w", err)
 	}
@@ -478,6 +478,19 @@ func (e *Engine) Segment(ctx context.Context, ref SliceRef, p Prompt) (*Result, 
 	}
 	res.EncodeMS = encMS
 	return res, nil
+}
+
+// sliceView is Vol.Slice without the copy when the slice is contiguous (the k
+// axis): the engine only reads it.
+func sliceView(v *volume.Volume, p volume.Plane, idx int) (*volume.Slice, error) {
+	axis := v.Affine.PlaneAxis(p, v.Size)
+	if axis != 2 || idx < 0 || idx >= v.Size[2] {
+		return v.Slice(p, idx)
+	}
+	sp := v.Spacing()
+	n := v.Size[0] * v.Size[1] * v.Channels
+	return &volume.Slice{Plane: p, Axis: 2, Index: idx, UAxis: 0, VAxis: 1, W: v.Size[0], H: v.Size[1],
+		Channels: v.Channels, Data: v.Data[idx*n : (idx+1)*n : (idx+1)*n], Spacing: [2]float64{sp[0], sp[1]}}, nil
 }
 
 // sliceSize is (W, H) of the slices of plane p.

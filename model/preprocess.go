@@ -86,9 +86,12 @@ func (m *Manifest) Preprocess(s *volume.Slice, window [2]float64, dst []float32)
 	if s.W <= 0 || s.H <= 0 || len(s.Data) != s.W*s.H*s.Channels {
 		return g, fmt.Errorf("preprocess: slice %dx%dx%d with %d values", s.W, s.H, s.Channels, len(s.Data))
 	}
-	// Step 1: values in [0,1], one plane per channel (1 for grey: replicated later).
-	nc := 1
-	planes := make([][]float32, 3)
+	// Steps 1 and 3: values in [0,1] (window or RGB scale), resized per
+	// channel. The pointwise step 1 runs only on the source rows the resize
+	// reads (2 per output row: a 1411² photo touches ~500 of its rows), with
+	// the same float32 operations as on the whole image.
+	nc := s.Channels
+	var f func(x float32) float32
 	switch s.Channels {
 	case 1:
 		if window[1] <= 0 {
@@ -96,37 +99,41 @@ func (m *Manifest) Preprocess(s *volume.Slice, window [2]float64, dst []float32)
 		}
 		c, w := float32(window[0]), float32(window[1])
 		lo := c - w/2
-		p := make([]float32, s.W*s.H)
-		for i, x := range s.Data {
+		f = func(x float32) float32 {
 			y := (x - lo) / w
 			if y < 0 || y != y { // NaN counts as below the window
-				y = 0
+				return 0
 			} else if y > 1 {
-				y = 1
+				return 1
 			}
-			p[i] = y
+			return y
 		}
-		planes[0] = p
 	case 3:
-		nc = 3
 		sc := float32(m.RGBScale)
-		for c := 0; c < 3; c++ {
-			p := make([]float32, s.W*s.H)
-			for i := range p {
-				p[i] = s.Data[i*3+c] / sc
-			}
-			planes[c] = p
-		}
+		f = func(x float32) float32 { return x / sc }
 	default:
 		return g, fmt.Errorf("preprocess: %d channels, want 1 or 3", s.Channels)
 	}
-	// Step 3: resize each distinct plane.
 	rs := make([][]float32, nc)
 	xi := newAxisWeights(s.W, g.W2)
 	yi := newAxisWeights(s.H, g.H2)
+	scratch := make([]float32, s.W)
 	for c := 0; c < nc; c++ {
 		rs[c] = make([]float32, g.W2*g.H2)
-		resizeBilinear(planes[c], s.W, rs[c], g.W2, xi, yi)
+		out := rs[c]
+		row := func(r int) []float32 {
+			src := s.Data[r*s.W*nc : (r+1)*s.W*nc]
+			for u := range scratch {
+				scratch[u] = f(src[u*nc+c])
+			}
+			return scratch
+		}
+		resizeRows(row, g.W2, xi, yi, func(y int, t0, t1 []float32, h0, h1 float32) {
+			o := out[y*g.W2 : (y+1)*g.W2]
+			for x := range o {
+				o[x] = t0[x]*h0 + t1[x]*h1
+			}
+		})
 	}
 	// Step 4: normalise into the zero canvas.
 	clear(dst)
@@ -180,7 +187,7 @@ func newAxisWeights(in, out int) axisWeights {
 // (t0 = r0[a]*w0 + r0[b]*w1; t1 likewise; out = t0*h0 + t1*h1), so the result is
 // bit-identical, without redoing the horizontal pass for every output row.
 func resizeBilinear(src []float32, srcW int, dst []float32, dstW int, xw, yw axisWeights) {
-	resizeRows(src, srcW, dstW, xw, yw, func(y int, t0, t1 []float32, h0, h1 float32) {
+	resizeRows(func(r int) []float32 { return src[r*srcW : (r+1)*srcW] }, dstW, xw, yw, func(y int, t0, t1 []float32, h0, h1 float32) {
 		o := dst[y*dstW : (y+1)*dstW]
 		for x := range o {
 			o[x] = t0[x]*h0 + t1[x]*h1
@@ -190,7 +197,8 @@ func resizeBilinear(src []float32, srcW int, dst []float32, dstW int, xw, yw axi
 
 // resizeRows runs the horizontal pass (cached per source row) and calls emit
 // with the two interpolated rows and the vertical weights of each output row.
-func resizeRows(src []float32, srcW, dstW int, xw, yw axisWeights, emit func(y int, t0, t1 []float32, h0, h1 float32)) {
+// srcRow returns a source row; its result is only read until the next call.
+func resizeRows(srcRow func(r int) []float32, dstW int, xw, yw axisWeights, emit func(y int, t0, t1 []float32, h0, h1 float32)) {
 	cache := map[int][]float32{}
 	var order []int // keep at most two rows alive: output rows advance monotonically
 	row := func(r int) []float32 {
@@ -206,7 +214,7 @@ func resizeRows(src []float32, srcW, dstW int, xw, yw axisWeights, emit func(y i
 		} else {
 			t = make([]float32, dstW)
 		}
-		s := src[r*srcW : (r+1)*srcW]
+		s := srcRow(r)
 		for x := range t {
 			t[x] = s[xw.i0[x]]*xw.w0[x] + s[xw.i1[x]]*xw.w1[x]
 		}
@@ -246,7 +254,8 @@ func (g Geometry) maskWeights() maskWeights {
 // it returns the number of pixels inside.
 func (g Geometry) threshold(low []float32, thr float32, mw maskWeights, dst []uint8) int {
 	n := 0
-	resizeRows(low, g.L, g.W, mw.xw, mw.yw, func(y int, t0, t1 []float32, h0, h1 float32) {
+	L := g.L
+	resizeRows(func(r int) []float32 { return low[r*L : (r+1)*L] }, g.W, mw.xw, mw.yw, func(y int, t0, t1 []float32, h0, h1 float32) {
 		o := dst[y*g.W : (y+1)*g.W]
 		for x := range o {
 			if t0[x]*h0+t1[x]*h1 > thr {

@@ -289,7 +289,7 @@ func (e *Engine) encodeChunk(ctx context.Context, ref SliceRef, start int) error
 	var g Geometry
 	for d := 0; d < D; d++ {
 		idx := min(start+d, n-1)
-		s, err := ref.Vol.Slice(ref.Plane, idx)
+		s, err := sliceView(ref.Vol, ref.Plane, idx)
 		if err != nil {
 			return fmt.Errorf("model: %w", err)
 		}
