@@ -121,6 +121,7 @@ type UI struct {
 	message    *widget.Label
 	recentMenu *fyne.MenuItem
 
+	propRange    int // last "slices each way" of propagation
 	autosaveKick chan struct{}
 	quit         chan struct{}
 	state        *stateWriter
@@ -144,7 +145,7 @@ func Run(opt Options) error {
 
 // New builds the window (not shown).
 func New(a fyne.App, opt Options) *UI {
-	u := &UI{A: a, opt: opt, autosaveKick: make(chan struct{}, 1), quit: make(chan struct{})}
+	u := &UI{A: a, opt: opt, autosaveKick: make(chan struct{}, 1), quit: make(chan struct{}), propRange: 20}
 	u.logf = func(format string, args ...any) { log.Printf("medsa: "+format, args...) }
 	u.state = newStateWriter(opt.StateFile)
 	u.W = a.NewWindow("medsa")

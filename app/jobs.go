@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
+	"strings"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -302,9 +304,36 @@ func (u *UI) ClearLabel() {
 	})
 }
 
-// Propagate spreads the active label's mask on the current slice through the
-// volume in both directions, with progress and cancel, as one undo step.
+// Propagate asks how far to spread the active label's mask from the current
+// slice (in slices each way), then propagates.
 func (u *UI) Propagate() {
+	d := u.doc
+	if d == nil || d.vol.Is2D() {
+		u.PropagateRange(0)
+		return
+	}
+	n := d.vol.NumSlices(d.view.Key().Plane)
+	ent := widget.NewEntry()
+	ent.SetText(strconv.Itoa(min(u.propRange, n)))
+	form := []*widget.FormItem{widget.NewFormItem("slices each way", ent)}
+	dialog.ShowForm("Propagate through the volume", "Propagate", "Cancel", form, func(ok bool) {
+		if !ok {
+			return
+		}
+		r, err := strconv.Atoi(strings.TrimSpace(ent.Text))
+		if err != nil || r < 1 {
+			u.showError(fmt.Errorf("slices each way: %q is not a positive number", ent.Text))
+			return
+		}
+		u.propRange = r
+		u.PropagateRange(r)
+	}, u.W)
+}
+
+// PropagateRange spreads the active label's mask on the current slice up to r
+// slices in both directions (r <= 0: the whole volume), with progress and
+// cancel, as one undo step. A preview on the slice is accepted first.
+func (u *UI) PropagateRange(r int) {
 	d := u.doc
 	if d == nil {
 		return
@@ -343,8 +372,12 @@ func (u *UI) Propagate() {
 		return
 	}
 	n := d.vol.NumSlices(k.Plane)
+	lo, hi := 0, n-1
+	if r > 0 {
+		lo, hi = max(0, k.Index-r), min(n-1, k.Index+r)
+	}
 	bar := widget.NewProgressBar()
-	bar.Max = float64(n - 1)
+	bar.Max = float64(max(hi-lo, 1))
 	ctx, cancel := context.WithCancel(context.Background())
 	d.propCancel = cancel
 	dlg := dialog.NewCustom("Propagating through the volume", "Cancel", container.NewVBox(widget.NewLabel(fmt.Sprintf("from %s slice %d", k.Plane, k.Index+1)), bar), u.W)
@@ -361,7 +394,10 @@ func (u *UI) Propagate() {
 			fyne.Do(func() { bar.SetValue(v) })
 		}
 		var perr error
-		for _, to := range []int{n - 1, 0} {
+		for _, to := range []int{hi, lo} {
+			if to == k.Index {
+				continue
+			}
 			if ctx.Err() != nil {
 				break
 			}
@@ -451,13 +487,13 @@ func (u *UI) statusLoop() {
 			// Only touch widgets that change: every change repaints the window
 			// (no animated bar either: with software GL, a repaint every frame
 			// would take the UI thread from clicks).
-			if u.encStatus.Text != txt {
-				u.encStatus.SetText(txt)
-			}
+			imp := widget.SuccessImportance
 			if busy {
-				u.encStatus.Importance = widget.WarningImportance
-			} else {
-				u.encStatus.Importance = widget.SuccessImportance
+				imp = widget.WarningImportance
+			}
+			if u.encStatus.Text != txt || u.encStatus.Importance != imp {
+				u.encStatus.Importance = imp
+				u.encStatus.SetText(txt)
 			}
 		})
 	}

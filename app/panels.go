@@ -114,7 +114,7 @@ func (u *UI) newLabelList() *widget.List {
 			if lab.Value == d.sess.Active() {
 				mark = "• "
 			}
-			name.SetText(fmt.Sprintf("%s%s  %.2f %s", mark, lab.Name, val, unit))
+			name.SetText(fmt.Sprintf("%s%s  %s", mark, lab.Name, formatSize(val, unit)))
 		})
 	l.OnSelected = func(id widget.ListItemID) {
 		if d := u.doc; d != nil {
@@ -135,7 +135,14 @@ func (u *UI) updateLabelInfo() {
 	}
 	l, _ := d.sess.Label(d.sess.Active())
 	v, unit := d.sess.Measure(l.Value)
-	u.labelInfo.SetText(fmt.Sprintf("Active: %s\n%d voxels · %.2f %s\nopacity %.0f %%", l.Name, d.sess.VoxelCount(l.Value), v, unit, l.Opacity*100))
+	u.labelInfo.SetText(fmt.Sprintf("Active: %s\n%d voxels · %s\nopacity %.0f %%", l.Name, d.sess.VoxelCount(l.Value), formatSize(v, unit), l.Opacity*100))
+}
+
+func formatSize(v float64, unit string) string {
+	if unit == "px" {
+		return fmt.Sprintf("%.0f px", v)
+	}
+	return fmt.Sprintf("%.2f %s", v, unit)
 }
 
 // editActiveLabel edits name, colour, visibility and opacity of the active label.
