@@ -1,5 +1,5 @@
 """Structural check of an exported model directory: onnx.checker, tensor names/shapes against manifest.json and
-the checkpoint's config, sha256 of each file. Usage: check_export.py MODEL_DIR [CKPT]"""
+the checkpoint's config, sha256 of each file. Usage: check_export.py MODEL_DIR [--max-mb N (0 = no limit; default 40, the bundle budget)]"""
 import json
 import os
 import sys
@@ -21,6 +21,7 @@ def same(got, want):
 
 def main():
     d = sys.argv[1]
+    max_mb = float(sys.argv[sys.argv.index("--max-mb") + 1]) if "--max-mb" in sys.argv else 40.0
     man = json.load(open(os.path.join(d, "manifest.json")))
     assert man["format"] == "medsa-manifest/1"
     S, L, M = man["input_size"], man["low_res_mask_size"], man["num_mask_outputs"]
@@ -48,7 +49,7 @@ def main():
             assert shapes["mask_input"] == [1, 1, L, L], shapes
             assert same(shapes["low_res_masks"], [1, M, L, L]) and same(shapes["iou_predictions"], [1, M]), shapes
             assert isinstance(shapes["point_coords"][1], str), "num_points must be dynamic"
-    assert total <= 40 * 1024 * 1024, f"bundle {total} bytes > 40 MB"
+    assert max_mb <= 0 or total <= max_mb * 1024 * 1024, f"bundle {total} bytes > {max_mb} MB"
     print(f"check_export: {d} ok ({total / 1e6:.1f} MB, files {list(man['files'])})")
 
 

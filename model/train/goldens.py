@@ -1,7 +1,7 @@
 """Golden cases for the Go engine (docs/MANIFEST.md): raw slice, preprocessed image, embeddings, decoder
 outputs, all computed with PyTorch from the checkpoint that was exported.
 
-Usage: goldens.py CKPT OUTDIR"""
+Usage: goldens.py CKPT OUTDIR [MANIFEST]"""
 import json
 import os
 import sys
@@ -48,12 +48,12 @@ def cases():
 
 
 @torch.no_grad()
-def run_case(m, c, d):
+def run_case(m, c, d, man=prep.DEFAULT):
     os.makedirs(d, exist_ok=True)
     sl = c["slice"]
     H, W = sl.shape[:2]
     C = sl.shape[2] if sl.ndim == 3 else 1
-    img, (Wp, Hp) = prep.preprocess(sl, c["spacing"], c["window"])
+    img, (Wp, Hp) = prep.preprocess(sl, c["spacing"], c["window"], man)
     x = torch.from_numpy(img)[None]
     emb = m.image_encoder(x)
     # The engine's order (model/engine.go promptTensors): clicks, then box corners (2, 3) or a padding point.
@@ -112,8 +112,12 @@ def main():
     m = M.MedSA(M.Config.from_dict(ck["config"]))
     m.load_state_dict(ck["model"])
     m.eval()
+    man = prep.DEFAULT
+    if len(sys.argv) > 3:  # a manifest.json whose preprocessing to use (converted official checkpoints)
+        man = dict(prep.DEFAULT)
+        man.update({k: v for k, v in json.load(open(sys.argv[3])).items() if k in prep.DEFAULT})
     for c in cases():
-        cs = run_case(m, c, os.path.join(sys.argv[2], c["name"]))
+        cs = run_case(m, c, os.path.join(sys.argv[2], c["name"]), man)
         print(cs["name"], cs["resized"], np.round(np.fromfile(os.path.join(sys.argv[2], c["name"], "iou_predictions.f32"), "<f4"), 3))
 
 

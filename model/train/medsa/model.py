@@ -447,6 +447,9 @@ class TwoWayAttentionBlock(nn.Module):
                 queries = queries + self.self_attn(queries, queries, queries)
             else:
                 queries = self.self_attn(queries, queries, queries)
+        elif self.efficient:  # EfficientSAM variant: the PE is added to the stream itself
+            queries = queries + query_pe
+            queries = queries + self.self_attn(queries, queries, queries)
         else:
             q = queries + query_pe
             queries = queries + self.self_attn(q, q, queries)

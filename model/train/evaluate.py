@@ -1,0 +1,291 @@
+"""Evaluation harness: Dice for 1 click, 3 clicks, box; NoC@85 (cap 10) for the model and for classical
+interactive segmentation from the same prompts (random walker from clicks, Otsu inside the box), on held-out real
+data (never trained on) and held-out synthetic sets. Everything at the slice's own resolution, with the app's
+preprocessing (prep.py) and the app's candidate choice (highest predicted IoU).
+
+Usage: evaluate.py CKPT OUT.json [--quick]"""
+import json
+import os
+import sys
+import time
+import warnings
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import nibabel as nib
+import numpy as np
+import torch
+from scipy import ndimage as ndi
+from skimage import filters, segmentation
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from medsa import model as M, prep, sources, store, synth  # noqa: E402
+
+warnings.filterwarnings("ignore")
+
+
+# ---------------------------------------------------------------------------------------------- eval sets
+def comps(mask, min_px, n):
+    lab, k = ndi.label(mask)
+    if k == 0:
+        return []
+    sizes = ndi.sum(mask, lab, index=np.arange(1, k + 1))
+    return [lab == i + 1 for i in np.argsort(-sizes)[:n] if sizes[i] >= min_px]
+
+
+def itk_t1(max_items):
+    """ITK KmeansTest T1 (real MR) with its tissue label map; native coronal slices."""
+    img = nib.as_closest_canonical(nib.load(os.path.join(sources.ITK, "KmeansTest_T1UCharRaw.nii.gz")))
+    lab = nib.as_closest_canonical(nib.load(os.path.join(sources.ITK, "KmeansTest_T1KmeansPrelimSegmentation.nii.gz")))
+    a = np.asanyarray(img.dataobj).astype(np.float32)
+    l = np.asanyarray(lab.dataobj)
+    z = img.header.get_zooms()
+    win = prep.percentile_window(a)
+    items = []
+    for y in range(10, a.shape[1] - 10, 6):  # coronal planes (RAS: axis 1 = A)
+        sl = a[:, y, :].T[::-1]  # rows = S (up), cols = R->L as stored
+        ll = l[:, y, :].T[::-1]
+        for k in np.unique(ll):
+            if k == 0:
+                continue
+            for m in comps(ll == k, 60, 2):
+                items.append(("MR ITK T1 tissue labels", sl, (z[0], z[2]), win, m))
+    return _pick(items, max_items)
+
+
+def nipype_seg(max_items):
+    """nipype 3-class segmentation (real label map); the image is rendered from nipype's tissue probability maps
+    (T1-like contrast + noise) because the package ships no matching intensity image."""
+    seg = nib.as_closest_canonical(nib.load(os.path.join(sources.NIPYPE, "segmentation1.nii.gz")))
+    s = np.asanyarray(seg.dataobj)
+    tp = [np.asanyarray(nib.as_closest_canonical(nib.load(os.path.join(sources.NIPYPE, f"tpm_0{i}.nii.gz"))).dataobj)
+          for i in range(3)]
+    rng = np.random.default_rng(7)
+    img = 600 * tp[0] + 900 * tp[1] + 250 * tp[2] + rng.normal(0, 25, s.shape)
+    z = seg.header.get_zooms()
+    win = prep.percentile_window(img)
+    items = []
+    for k in range(8, s.shape[2] - 8, 4):  # axial
+        sl = img[:, :, k].T[::-1]
+        ll = s[:, :, k].T[::-1]
+        for c in (1, 2, 3):
+            for m in comps(ll == c, 25, 1):
+                items.append(("MR nipype 3-class seg", sl.astype(np.float32), (z[0], z[1]), win, m))
+    return _pick(items, max_items)
+
+
+def invesalius_bone(max_items):
+    """InVesalius head CT, held-out slices z >= 80: bone mask components (InVesalius threshold mask)."""
+    vol, sp, masks = sources.inv3()
+    bone = None
+    for name, (m, r) in masks.items():
+        if r[0] > 100:
+            bone = m
+    items = []
+    for z in range(80, vol.shape[0], 3):
+        for m in comps(bone[z], 80, 3):
+            items.append(("CT InVesalius bone (z>=80)", vol[z], (sp[0], sp[1]), (400.0, 1800.0), m))
+    return _pick(items, max_items)
+
+
+def synthetic(max_items):
+    rng = np.random.default_rng(999)  # training used seeds 0/1; these images are new
+    items = []
+    for fn, name, idx in ((synth.dermoscopy, "synthetic dermoscopy", [0]),
+                          (synth.fundus, "synthetic fundus (disc, cup)", [0, 1]),
+                          (synth.ultrasound, "synthetic ultrasound nodules", [0, 1]),
+                          (synth.abdomen_ct, "synthetic abdominal CT organs", [0, 1, 2, 3, 4, 5, 6])):
+        its = []
+        for _ in range(12):
+            img, sp, win, masks = fn(rng)
+            for i in idx:
+                if i < len(masks) and masks[i].sum() >= 40:
+                    its.append((name, img.astype(np.float32), sp, win, masks[i]))
+        items += _pick(its, max_items)
+    return items
+
+
+def _pick(items, n):
+    if len(items) <= n:
+        return items
+    sel = np.linspace(0, len(items) - 1, n).astype(int)
+    return [items[i] for i in sel]
+
+
+# ---------------------------------------------------------------------------------------------- prompts
+def deepest(mask):
+    d = ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    r, c = np.unravel_index(np.argmax(d), d.shape)
+    return float(c), float(r)
+
+
+def next_click(pred, gt):
+    fn, fp = gt & ~pred, pred & ~gt
+    best = None
+    for err, pos in ((fn, True), (fp, False)):
+        for m in comps(err, 1, 1):
+            if best is None or m.sum() > best[0]:
+                best = (m.sum(), m, pos)
+    if best is None:
+        return None
+    u, v = deepest(best[1])
+    return u, v, best[2]
+
+
+def dice(a, b):
+    s = a.sum() + b.sum()
+    return 1.0 if s == 0 else 2.0 * (a & b).sum() / s
+
+
+def iou(a, b):
+    u = (a | b).sum()
+    return 1.0 if u == 0 else (a & b).sum() / u
+
+
+def tight_box(m):
+    rows = np.nonzero(m.any(1))[0]
+    cols = np.nonzero(m.any(0))[0]
+    return float(cols[0]), float(rows[0]), float(cols[-1]), float(rows[-1])
+
+
+# ---------------------------------------------------------------------------------------------- methods
+class ModelSeg:
+    def __init__(self, m):
+        self.m = m
+
+    def set_image(self, sl, sp, win):
+        a = np.asarray(sl)
+        self.H, self.W = a.shape[:2]
+        img, (self.Wp, self.Hp) = prep.preprocess(a, sp, win)
+        with torch.no_grad():
+            self.emb = self.m.image_encoder(torch.from_numpy(img)[None])
+        self.prev = None
+
+    def predict(self, clicks, box=None, use_prev=True):
+        pts, labs = [], []
+        for u, v, pos in clicks:
+            pts.append(prep.to_model_coords(u, v, self.W, self.H, self.Wp, self.Hp))
+            labs.append(1.0 if pos else 0.0)
+        if box is not None:
+            pts += [prep.to_model_coords(box[0], box[1], self.W, self.H, self.Wp, self.Hp),
+                    prep.to_model_coords(box[2], box[3], self.W, self.H, self.Wp, self.Hp)]
+            labs += [2.0, 3.0]
+        else:
+            pts.append((0.0, 0.0))
+            labs.append(-1.0)
+        L = self.m.cfg.low_res
+        mi, has = torch.zeros(1, 1, L, L), torch.zeros(1)
+        if use_prev and self.prev is not None:
+            mi, has = self.prev, torch.ones(1)
+        with torch.no_grad():
+            low, sc = self.m.decode(self.emb, torch.tensor([pts], dtype=torch.float32),
+                                    torch.tensor([labs], dtype=torch.float32), mi, has)
+        b = int(torch.argmax(sc[0]))
+        self.prev = low[:, b:b + 1]
+        masks = prep.postprocess_masks(low[:, b:b + 1].numpy(), self.W, self.H, self.Wp, self.Hp,
+                                       self.m.cfg.img_size)
+        return masks[0, 0].numpy() > 0
+
+
+class Classical:
+    """Random walker from clicks (image border as background seeds when no negative click), Otsu in the box."""
+
+    def set_image(self, sl, sp, win):
+        a = np.asarray(sl, np.float32)
+        self.g = (a.mean(-1) / 255.0) if a.ndim == 3 else prep.window01(a, win)
+        self.prev = None
+
+    def predict(self, clicks, box=None, use_prev=True):
+        g = self.g
+        if box is not None and not clicks:
+            u0, v0, u1, v1 = [int(round(x)) for x in box]
+            roi = g[v0:v1 + 1, u0:u1 + 1]
+            out = np.zeros(g.shape, bool)
+            if roi.size < 4 or roi.std() < 1e-6:
+                out[v0:v1 + 1, u0:u1 + 1] = True
+                return out
+            t = filters.threshold_otsu(roi)
+            fgc = roi > t
+            cy, cx = roi.shape[0] // 2, roi.shape[1] // 2
+            if not fgc[max(0, cy - 2):cy + 3, max(0, cx - 2):cx + 3].mean() >= 0.5:
+                fgc = ~fgc  # the class at the box centre is the object
+            lab, _ = ndi.label(fgc)
+            k = lab[cy, cx] if lab[cy, cx] else (np.bincount(lab.ravel())[1:].argmax() + 1 if lab.max() else 0)
+            r = ndi.binary_fill_holes(lab == k) if k else fgc
+            out[v0:v1 + 1, u0:u1 + 1] = r
+            return out
+        seeds = np.zeros(g.shape, np.int32)
+        seeds[0, :] = seeds[-1, :] = seeds[:, 0] = seeds[:, -1] = 2
+        for u, v, pos in clicks:
+            r, c = int(round(v)), int(round(u))
+            seeds[max(0, r - 1):r + 2, max(0, c - 1):c + 2] = 1 if pos else 2
+        if not (seeds == 1).any():
+            return np.zeros(g.shape, bool)
+        try:
+            lab = segmentation.random_walker(g, seeds, beta=130, mode="cg_j", tol=1e-3)
+        except Exception:
+            lab = segmentation.random_walker(g, seeds, beta=130, mode="bf")
+        return lab == 1
+
+
+def run_item(meth, it):
+    name, sl, sp, win, gt = it
+    meth.set_image(sl, sp, win)
+    res = {}
+    u, v = deepest(gt)
+    clicks = [(u, v, True)]
+    p = meth.predict(clicks, use_prev=False)
+    res["click1"] = dice(p, gt)
+    ious = [iou(p, gt)]
+    for k in range(9):
+        c = next_click(p, gt)
+        if c is None:
+            ious.append(1.0)
+            break
+        clicks.append(c)
+        p = meth.predict(clicks)
+        if k == 1:
+            res["click3"] = dice(p, gt)
+        ious.append(iou(p, gt))
+    res.setdefault("click3", dice(p, gt))
+    noc = next((i + 1 for i, x in enumerate(ious) if x >= 0.85), None)
+    res["noc85"] = float(noc) if noc is not None else 10.0
+    res["reached85"] = noc is not None
+    b = tight_box(gt)
+    if hasattr(meth, "prev"):
+        meth.prev = None
+    res["box"] = dice(meth.predict([], box=b, use_prev=False), gt)
+    return res
+
+
+def main():
+    torch.set_num_threads(2)
+    quick = "--quick" in sys.argv
+    args = [a for a in sys.argv[1:] if a != "--quick"]
+    ck = torch.load(args[0], map_location="cpu")
+    m = M.MedSA(M.Config.from_dict(ck["config"]))
+    m.load_state_dict(ck["model"])
+    m.eval()
+    n = 6 if quick else 30
+    sets = itk_t1(n) + nipype_seg(n) + invesalius_bone(n) + synthetic(4 if quick else 16)
+    methods = {"model": ModelSeg(m), "classical": Classical()}
+    rows = {}
+    t0 = time.time()
+    for it in sets:
+        for mn, meth in methods.items():
+            r = run_item(meth, it)
+            rows.setdefault((it[0], mn), []).append(r)
+    out = {"checkpoint": args[0], "seconds": round(time.time() - t0, 1), "table": []}
+    for (ds, mn), rs in rows.items():
+        out["table"].append({"set": ds, "method": mn, "n": len(rs),
+                             **{k: float(np.mean([r[k] for r in rs])) for k in ("click1", "click3", "box", "noc85")},
+                             "reached85": float(np.mean([r["reached85"] for r in rs]))})
+    with open(args[1], "w") as f:
+        json.dump(out, f, indent=1)
+    print(f"{'set':34s} {'method':9s} {'n':>3s} {'1clk':>5s} {'3clk':>5s} {'box':>5s} {'NoC85':>5s}")
+    for r in out["table"]:
+        print(f"{r['set']:34s} {r['method']:9s} {r['n']:3d} {r['click1']:5.3f} {r['click3']:5.3f} {r['box']:5.3f} "
+              f"{r['noc85']:5.2f}")
+
+
+if __name__ == "__main__":
+    main()
