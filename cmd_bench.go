@@ -20,7 +20,7 @@ import (
 )
 
 const usageBench = `usage: medsa bench [--image PATH] [--model DIR] [--device auto|cpu|cuda] [--threads N] [--decoder-threads N]
-       [--n N] [--json] [--cache-mib N] [--propagate N] [--series UID]
+       [--n N] [--json] [--cache-mib N] [--propagate N] [--no-3d] [--series UID]
   warm-up, then N runs each of: encoder (one slice), decoder (one click, cached embedding), click->mask
   (decode + masks at slice resolution + write into the label map); first_mask_ms is open image -> first
   mask on the middle slice. --propagate N also times propagation through N slices (needs a 3D image).
@@ -52,6 +52,7 @@ type benchReport struct {
 	CacheBytes     int64   `json:"cache_bytes"`
 	CacheLimit     int64   `json:"cache_limit_bytes"`
 	MaxRSSMiB      float64 `json:"max_rss_mib"`
+	RSSMiB         float64 `json:"rss_mib"`
 	HeapMiB        float64 `json:"go_heap_mib"`
 }
 
@@ -97,6 +98,7 @@ func runBench(args []string) error {
 	prop := fs.Int("propagate", 0, "also propagate through this many slices")
 	series := fs.String("series", "", "DICOM series UID")
 	cacheMiB := fs.Int64("cache-mib", 0, "embedding cache bound in MiB (0 = 1024)")
+	no3D := fs.Bool("no-3d", false, "propagate with the 2D encoder even when the model has encoder3d")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%v\n%s", err, usageBench)
 	}
@@ -108,7 +110,7 @@ func runBench(args []string) error {
 		return err
 	}
 	t0 := time.Now()
-	eng, err := model.Open(dir, model.Options{Device: *device, Threads: *threads, DecoderThreads: *decThreads, CacheBytes: *cacheMiB << 20})
+	eng, err := model.Open(dir, model.Options{Device: *device, Threads: *threads, DecoderThreads: *decThreads, CacheBytes: *cacheMiB << 20, No3D: *no3D})
 	if err != nil {
 		return err
 	}
@@ -210,7 +212,8 @@ func runBench(args []string) error {
 	var mstat runtime.MemStats
 	runtime.ReadMemStats(&mstat)
 	rep.HeapMiB = float64(mstat.HeapAlloc) / (1 << 20)
-	rep.MaxRSSMiB = maxRSSMiB()
+	rep.MaxRSSMiB = procStatusMiB("VmHWM")
+	rep.RSSMiB = procStatusMiB("VmRSS")
 	if *asJSON {
 		b, _ := json.Marshal(rep)
 		fmt.Println(string(b))
@@ -228,8 +231,8 @@ func runBench(args []string) error {
 	if rep.PropSlices > 0 || *prop > 0 {
 		fmt.Printf("propagation    %d slices in %.0f ms, %.1f CPU s (%s)\n", rep.PropSlices, rep.PropMS, rep.PropCPUS, rep.PropStop)
 	}
-	fmt.Printf("memory         cache %.1f / %.0f MiB, Go heap %.1f MiB, max RSS %.1f MiB\n",
-		float64(rep.CacheBytes)/(1<<20), float64(rep.CacheLimit)/(1<<20), rep.HeapMiB, rep.MaxRSSMiB)
+	fmt.Printf("memory         cache %.1f / %.0f MiB, Go heap %.1f MiB, RSS %.1f MiB (peak %.1f MiB)\n",
+		float64(rep.CacheBytes)/(1<<20), float64(rep.CacheLimit)/(1<<20), rep.HeapMiB, rep.RSSMiB, rep.MaxRSSMiB)
 	return nil
 }
 
@@ -242,15 +245,15 @@ func cpuSeconds() float64 {
 	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
 }
 
-// maxRSSMiB reads the peak resident set size from /proc (0 where unavailable).
-func maxRSSMiB() float64 {
+// procStatusMiB reads a /proc/self/status size (VmHWM: peak RSS, VmRSS: now), 0 where unavailable.
+func procStatusMiB(key string) float64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	var kb float64
 	for _, line := range splitLines(string(b)) {
-		if _, err := fmt.Sscanf(line, "VmHWM: %f kB", &kb); err == nil {
+		if _, err := fmt.Sscanf(line, key+": %f kB", &kb); err == nil {
 			return kb / 1024
 		}
 	}

@@ -25,7 +25,7 @@ func init() {
 
 const usageSegment = `usage: medsa segment --image PATH --out MASK [--model DIR] [--device auto|cpu|cuda] [--threads N]
        [--plane axial|coronal|sagittal] [--point i,j,k,+] [--point i,j,k,-] ... [--box i0,j0,i1,j1,k]
-       [--propagate] [--series UID]
+       [--propagate [--no-3d]] [--series UID]
   points are voxel indices (i,j,k) in array order (k = 0 for 2D images); the point's index along the
   plane's fixed axis picks the slice. A box gives the two slice-frame corners and the slice: for the
   axial plane of an image stored axially that is i0,j0,i1,j1,k; in general u0,v0,u1,v1,index with u, v
@@ -43,7 +43,7 @@ type segmentArgs struct {
 	image, out, modelDir, device, plane, box, series string
 	threads                                          int
 	points                                           pointList
-	propagate                                        bool
+	propagate, no3D                                  bool
 }
 
 func parseSegmentArgs(args []string) (*segmentArgs, error) {
@@ -59,6 +59,7 @@ func parseSegmentArgs(args []string) (*segmentArgs, error) {
 	fs.Var(&a.points, "point", "i,j,k,+ or i,j,k,-")
 	fs.StringVar(&a.box, "box", "", "i0,j0,i1,j1,k")
 	fs.BoolVar(&a.propagate, "propagate", false, "propagate through the volume")
+	fs.BoolVar(&a.no3D, "no-3d", false, "propagate with the 2D encoder even when the model has encoder3d")
 	fs.StringVar(&a.series, "series", "", "DICOM series UID")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -173,7 +174,7 @@ func runSegment(args []string) error {
 		return err
 	}
 	t1 := time.Now()
-	eng, err := model.Open(dir, model.Options{Device: a.device, Threads: a.threads})
+	eng, err := model.Open(dir, model.Options{Device: a.device, Threads: a.threads, No3D: a.no3D})
 	if err != nil {
 		return err
 	}

@@ -792,3 +792,12 @@ func TestFloat16Cache(t *testing.T) {
 		t.Errorf("float16 cache changes the mask: Dice %.4f", d)
 	}
 }
+
+func TestNo3D(t *testing.T) {
+	if e := openTiny(t, Options{No3D: true}); e.use3D || e.enc3d != nil {
+		t.Error("No3D created an encoder3d session")
+	}
+	if e := openTiny(t, Options{}); !e.use3D {
+		t.Error("tiny model's encoder3d unused")
+	}
+}

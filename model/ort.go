@@ -123,13 +123,13 @@ func (p ProviderInfo) String() string {
 
 // sessionSpec is one ONNX session to create.
 type sessionSpec struct {
-	path          string
-	inputs        []string
-	outputs       []string
-	spin          bool // allow intra-op thread spinning (latency-critical sessions)
-	threads       int
-	cuda          bool
-	optimizedPath string
+	path    string
+	inputs  []string
+	outputs []string
+	spin    bool // allow intra-op thread spinning (latency-critical sessions)
+	threads int
+	cuda    bool
+	noArena bool // release activation memory after each run (large batched sessions)
 }
 
 func newSession(sp sessionSpec) (*ort.DynamicAdvancedSession, error) {
@@ -149,6 +149,11 @@ func newSession(sp sessionSpec) (*ort.DynamicAdvancedSession, error) {
 	}
 	if !sp.spin {
 		if err := so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
+			return nil, err
+		}
+	}
+	if sp.noArena {
+		if err := so.SetCpuMemArena(false); err != nil {
 			return nil, err
 		}
 	}

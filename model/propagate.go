@@ -60,7 +60,7 @@ func (e *Engine) PropagateStats(ctx context.Context, ref SliceRef, seed []uint8,
 	}
 	prev := seed
 	var prevLow []float32
-	use3D := e.man.Has3D()
+	use3D := e.use3D
 	for i, done := r.Index+dir, 0; ; i += dir {
 		if err := ctx.Err(); err != nil {
 			st.Reason = "cancelled"
