@@ -197,6 +197,7 @@ func (u *UI) build() {
 	u.slider = widget.NewSlider(0, 1)
 	u.slider.Orientation = widget.Vertical
 	u.slider.Step = 1
+	u.slider.Hide() // until a volume is open
 	u.slider.OnChanged = func(f float64) {
 		if d := u.doc; d != nil {
 			// The vertical slider grows upwards; slices too.
@@ -304,9 +305,9 @@ func (u *UI) menu() *fyne.MainMenu {
 		fyne.NewMenuItem("Open file…", u.openFileDialog),
 		fyne.NewMenuItem("Open DICOM folder…", u.openFolderDialog),
 		u.recentMenu,
-		fyne.NewMenuItem("Open bundled sample", func() {
-			if p := findAsset("sample"); p != "" {
-				u.guardUnsaved(func() { u.Open(p, "") })
+		fyne.NewMenuItem("Open bundled sample…", func() {
+			if files := sampleFiles(); len(files) > 0 {
+				u.guardUnsaved(func() { u.chooseSample(files, "Bundled samples", "Open which sample?") })
 			}
 		}),
 		fyne.NewMenuItemSeparator(),

@@ -433,20 +433,62 @@ func findAsset(name string) string {
 	return ""
 }
 
+// sampleFiles lists the bundled sample images, 3D volumes first.
+func sampleFiles() []string {
+	dir := findAsset("sample")
+	if dir == "" {
+		return nil
+	}
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		return []string{dir}
+	}
+	ents, _ := os.ReadDir(dir)
+	var vols, other []string
+	for _, e := range ents {
+		n := strings.ToLower(e.Name())
+		p := filepath.Join(dir, e.Name())
+		switch {
+		case strings.HasSuffix(n, ".md"), strings.HasSuffix(n, ".json"), strings.HasSuffix(n, ".txt"), strings.HasPrefix(n, "."):
+		case strings.HasSuffix(n, ".nii.gz"), strings.HasSuffix(n, ".nii"), e.IsDir():
+			vols = append(vols, p)
+		default:
+			other = append(other, p)
+		}
+	}
+	return append(vols, other...)
+}
+
+// offerSample asks, at a start without a path, whether to open a bundled sample.
 func (u *UI) offerSample() {
-	p := findAsset("sample")
-	if p == "" {
+	files := sampleFiles()
+	if len(files) == 0 {
 		u.setMessage("open an image with Ctrl+O")
 		return
 	}
-	dialog.ShowCustomConfirm("Welcome to medsa", "Open sample", "Choose a file…",
-		widget.NewLabel("Open the bundled sample study?\n"+p), func(ok bool) {
-			if ok {
-				u.Open(p, "")
-			} else {
-				u.openFileDialog()
+	u.chooseSample(files, "Welcome to medsa", "Open a bundled sample study?")
+}
+
+func (u *UI) chooseSample(files []string, title, text string) {
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = filepath.Base(f)
+	}
+	choice := files[0]
+	radio := widget.NewRadioGroup(names, func(s string) {
+		for i, n := range names {
+			if n == s {
+				choice = files[i]
 			}
-		}, u.W)
+		}
+	})
+	radio.SetSelected(names[0])
+	dialog.ShowCustomConfirm(title, "Open sample", "Choose a file…", container.NewVBox(widget.NewLabel(text), radio), func(ok bool) {
+		if ok {
+			u.Open(choice, "")
+		} else {
+			u.openFileDialog()
+		}
+	}, u.W)
 }
 
 // --- crash recovery ---
