@@ -184,6 +184,7 @@ func (s *Session) LoadLabelMap(lm *volume.LabelMap, table []volume.Label) error 
 	}
 	s.mu.Lock()
 	s.lm = lm
+	s.endStrokeLocked()
 	s.counts = map[uint16]int64{}
 	for _, l := range lm.Data {
 		s.counts[l]++
@@ -264,6 +265,7 @@ func (s *Session) Prompts(k SliceKey) (Prompts, uint64) {
 // setPrompts installs p on k as one undoable step.
 func (s *Session) setPrompts(k SliceKey, p Prompts) {
 	s.mu.Lock()
+	s.endStrokeLocked()
 	before := s.prompts[k].clone()
 	s.putPrompts(k, p)
 	s.hist.push(&command{name: "prompt", key: k, promptsBefore: &before, promptsAfter: ptrPrompts(p.clone())})
@@ -395,6 +397,7 @@ func (s *Session) CycleCandidate() bool {
 // clears that slice's prompts and records how the mask was made; one undo step.
 func (s *Session) Accept(window [2]float64) error {
 	s.mu.Lock()
+	s.endStrokeLocked()
 	if s.cand == nil {
 		s.mu.Unlock()
 		return errors.New("no mask to accept: click on the image first")
@@ -448,6 +451,7 @@ func (s *Session) Accept(window [2]float64) error {
 // the active label as one undo step. masks maps slice index -> W*H mask.
 func (s *Session) AcceptSlices(plane volume.Plane, from int, masks map[int][]uint8, window [2]float64) (int, error) {
 	s.mu.Lock()
+	s.endStrokeLocked()
 	box := emptyBox()
 	type fm struct {
 		f frame
@@ -513,6 +517,7 @@ func (s *Session) BeginStroke(k SliceKey) error {
 	if _, err := s.frameOf(k); err != nil {
 		return err
 	}
+	s.endStrokeLocked()
 	s.stroke = newRecorder(s.lm, s.counts)
 	s.strokeK = k
 	return nil
@@ -573,20 +578,28 @@ func (s *Session) stamp(f frame, cu, cv, ru, rv float64, paint bool) {
 // EndStroke closes the stroke as one undo step; false when it changed nothing.
 func (s *Session) EndStroke() bool {
 	s.mu.Lock()
+	ok := s.endStrokeLocked()
+	s.mu.Unlock()
+	if ok {
+		s.notify(ChangeLabels | ChangeHistory)
+	}
+	return ok
+}
+
+// endStrokeLocked commits a stroke in progress. Every other edit calls it
+// first, so an undo (or accept, fill...) pressed while the mouse still paints
+// never interleaves with the stroke's record of old values.
+func (s *Session) endStrokeLocked() bool {
 	if s.stroke == nil {
-		s.mu.Unlock()
 		return false
 	}
 	d := s.stroke.delta()
 	s.stroke = nil
 	if d == nil {
-		s.mu.Unlock()
 		return false
 	}
 	s.hist.push(&command{name: "brush", delta: d})
 	s.dirty++
-	s.mu.Unlock()
-	s.notify(ChangeLabels | ChangeHistory)
 	return true
 }
 
@@ -596,6 +609,7 @@ func (s *Session) EndStroke() bool {
 // touch the slice border (4-connected background) with the active label.
 func (s *Session) FillHoles(k SliceKey) (int, error) {
 	s.mu.Lock()
+	s.endStrokeLocked()
 	f, err := s.frameOf(k)
 	if err != nil {
 		s.mu.Unlock()
@@ -664,6 +678,7 @@ func (s *Session) finishEdit(name string, rec *editRecorder) {
 // ClearSlice removes the active label from slice k.
 func (s *Session) ClearSlice(k SliceKey) (int, error) {
 	s.mu.Lock()
+	s.endStrokeLocked()
 	f, err := s.frameOf(k)
 	if err != nil {
 		s.mu.Unlock()
@@ -687,6 +702,7 @@ func (s *Session) ClearSlice(k SliceKey) (int, error) {
 // ClearLabel removes label v from the whole volume (one undo step).
 func (s *Session) ClearLabel(v uint16) int {
 	s.mu.Lock()
+	s.endStrokeLocked()
 	box := emptyBox()
 	nx, ny := s.lm.Size[0], s.lm.Size[1]
 	for o, l := range s.lm.Data {
@@ -738,6 +754,7 @@ func (s *Session) Redo() string { return s.step(true) }
 
 func (s *Session) step(redo bool) string {
 	s.mu.Lock()
+	s.endStrokeLocked()
 	var c *command
 	if redo {
 		if s.hist.pos >= len(s.hist.cmds) {
