@@ -86,10 +86,11 @@ type doc struct {
 	autoGen  uint64
 	savePath string
 
-	segCancel  context.CancelFunc
-	propCancel context.CancelFunc
-	clickAt    time.Time     // when the pointer went down for the prompt being answered
-	lastResult *model.Result // the model's last answer (for the latency readout)
+	segCancel     context.CancelFunc
+	propCancel    context.CancelFunc
+	clickAt       time.Time     // when the pointer went down for the prompt being answered
+	lastResult    *model.Result // the model's last answer (for the latency readout)
+	prefetchTimer *time.Timer
 }
 
 // UI is the main window and its state.

@@ -106,7 +106,7 @@ func (u *UI) attach(vol *volume.Volume, path string) {
 	sv.OnPrompt = func(k interaction.SliceKey) { u.segment(d, k) }
 	sv.OnMaskPainted = func(lat time.Duration) { u.maskPainted(d, lat) }
 	sv.OnSlice = func(k interaction.SliceKey, dir int) {
-		u.prefetch(d, dir)
+		u.prefetchSettled(d, dir)
 		u.slider.Value = float64(k.Index)
 		u.slider.Refresh()
 		u.state.event("slice", k)

@@ -116,6 +116,21 @@ func (u *UI) prefetch(d *doc, dir int) {
 	e.PrefetchNeighbours(u.ref(d, d.view.Key()), dir, 4)
 }
 
+// prefetchSettled prefetches once scrolling pauses: slices flown past at 30
+// frames a second are not worth encoding, and the encoder would take the CPU
+// the scrolling needs. The engine is safe to call from the timer goroutine.
+func (u *UI) prefetchSettled(d *doc, dir int) {
+	e, _ := u.engine()
+	if e == nil || d == nil {
+		return
+	}
+	ref := u.ref(d, d.view.Key())
+	if d.prefetchTimer != nil {
+		d.prefetchTimer.Stop()
+	}
+	d.prefetchTimer = time.AfterFunc(150*time.Millisecond, func() { e.PrefetchNeighbours(ref, dir, 4) })
+}
+
 // segment asks the model for the prompts of slice k, in the background; the
 // answer replaces the preview unless the prompts changed meanwhile.
 func (u *UI) segment(d *doc, k interaction.SliceKey) {
