@@ -18,10 +18,15 @@ done
 
 IMG=${MEDSA_GUI_IMAGE:-}
 if [ -z "$IMG" ]; then
-  IMG=$(scripts/sample-path.sh 2>/dev/null || true)
-  [ -e "$IMG" ] || IMG=.cache/testdata/derived/dicom/axial
+  # The bundled sample (NIfTI MR), then the real head CT as a DICOM series (dcm2niix referees its geometry).
+  CT=.cache/testdata/derived/dicom/axial
+  [ -e "$CT" ] || bash scripts/testdata.d/dicom-series.sh >/dev/null 2>&1 || true
+  for img in "$(scripts/sample-path.sh 2>/dev/null || true)" "$CT"; do
+    [ -e "$img" ] || continue
+    MEDSA_GUI_IMAGE=$img bash "$0" || exit 1
+  done
+  exit 0
 fi
-[ -e "$IMG" ] || bash scripts/testdata.d/dicom-series.sh
 [ -e "$IMG" ] || { echo "gui-xvfb: no test image ($IMG)" >&2; exit 1; }
 MODEL=${MEDSA_MODEL:-}
 if [ -z "$MODEL" ]; then
@@ -110,8 +115,9 @@ PV=$(st point_voxel)
 drag $((CX - 60)) $((CY - 50)) $((CX + 60)) $((CY + 50))
 wait_for count_mask 2 60
 SHOTS=$ROOT/.cache/screenshots
+TAG=$(basename "$IMG"); TAG=${TAG%%.*}
 mkdir -p "$SHOTS"
-shot "$SHOTS/gui-preview.png"
+shot "$SHOTS/gui-$TAG-preview.png"
 key Return
 wait_for count_accepted 1 10
 key ctrl+s
@@ -121,7 +127,7 @@ saved 1 "$W/a.nii.gz"
 key b
 drag $((CX - 40)) $((CY + 120)) $((CX + 40)) $((CY + 120))
 wait_for count_edit 1 10
-shot "$SHOTS/gui-brush.png"
+shot "$SHOTS/gui-$TAG-brush.png"
 key ctrl+z
 wait_for count_history 1 10
 key ctrl+s
@@ -130,7 +136,7 @@ key ctrl+shift+z
 wait_for count_history 2 10
 key ctrl+s
 saved 3 "$W/c.nii.gz"
-shot "$SHOTS/gui.png"
+shot "$SHOTS/gui-$TAG.png"
 stop_app
 
 # 3. Reopen the saved mask on the image and save it again: the same mask.
@@ -140,7 +146,7 @@ wait_for count_mask_opened 1 30
 sleep 0.5
 key ctrl+s
 wait_for count_saved 1 30
-shot "$SHOTS/gui-reopened.png"
+shot "$SHOTS/gui-$TAG-reopened.png"
 stop_app
 
 # 4. The referee: nibabel (and dcm2niix for DICOM sources).
@@ -183,5 +189,5 @@ if errs:
     print("gui-xvfb: FAIL " + "; ".join(errs)); sys.exit(1)
 EOF
 grep -h "click→mask\|mask installed" "$W/app.log" | tail -4 || true
-if [ -n "${MEDSA_UPDATE_SCREENSHOTS:-}" ]; then mkdir -p docs/screenshots; cp "$SHOTS"/gui*.png docs/screenshots/; fi
+if [ -n "${MEDSA_UPDATE_SCREENSHOTS:-}" ]; then mkdir -p docs/screenshots; cp "$SHOTS"/gui-$TAG*.png docs/screenshots/; fi
 echo "gui-xvfb: ok (screenshots in $SHOTS)"
