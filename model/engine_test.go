@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -799,5 +800,39 @@ func TestNo3D(t *testing.T) {
 	}
 	if e := openTiny(t, Options{}); !e.use3D {
 		t.Error("tiny model's encoder3d unused")
+	}
+}
+
+// TestProviderFallbackGPUBuild runs TestProviderFallback in a child process
+// with the CUDA build of ONNX Runtime (make gpu): without a GPU, CUDA runtime
+// or cuDNN, auto must fall back to the CPU naming the missing library; with
+// them, it runs on CUDA. (The ORT library is process-global, hence the child.)
+func TestProviderFallbackGPUBuild(t *testing.T) {
+	lib := filepath.Join(repoRoot(t), ".cache", "ort-gpu", "libonnxruntime.so")
+	if _, err := os.Stat(lib); err != nil {
+		t.Skip("no GPU build of onnxruntime (make gpu)")
+	}
+	if os.Getenv("MEDSA_ORT_LIB") == lib {
+		t.Skip("already the child")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestProviderFallback$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), "MEDSA_ORT_LIB="+lib)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	s := string(out)
+	switch {
+	case strings.Contains(s, "fallback reason: "):
+		i := strings.Index(s, "fallback reason: ")
+		reason := strings.SplitN(s[i:], "\n", 2)[0]
+		t.Log(reason)
+		if !strings.Contains(reason, ".so") {
+			t.Errorf("the reason names no library: %s", reason)
+		}
+	case strings.Contains(s, "on CUDA"):
+		t.Log("CUDA provider loaded")
+	default:
+		t.Fatalf("child output:\n%s", s)
 	}
 }
