@@ -57,7 +57,7 @@ type Engine struct {
 	decMu sync.Mutex
 
 	sched    *scheduler
-	windows  sync.Map // *volume.Volume -> [2]float64 default window
+	windows  sync.Map // VolumeID -> [2]float64 default window
 	closeMu  sync.RWMutex
 	closed   bool
 	closeCtx context.Context
@@ -233,7 +233,10 @@ func (e *Engine) Manifest() *Manifest { return e.man }
 func (e *Engine) CacheStats() CacheStats { return e.cache.stats() }
 
 // DropVolume forgets the cached embeddings of one image.
-func (e *Engine) DropVolume(volumeID string) { e.cache.dropVolume(volumeID) }
+func (e *Engine) DropVolume(volumeID string) {
+	e.cache.dropVolume(volumeID)
+	e.windows.Delete(volumeID)
+}
 
 // SliceRef names one 2D input: a slice of a volume on a plane, windowed as the clinician sees it.
 type SliceRef struct {
@@ -252,19 +255,20 @@ func (e *Engine) resolve(ref SliceRef) (SliceRef, error) {
 	if n := ref.Vol.NumSlices(ref.Plane); ref.Index < 0 || ref.Index >= n {
 		return ref, fmt.Errorf("model: %s slice %d outside 0..%d", ref.Plane, ref.Index, n-1)
 	}
+	if ref.VolumeID == "" {
+		ref.VolumeID = fmt.Sprintf("%p", ref.Vol)
+	}
 	if ref.Vol.Channels != 1 {
 		ref.Window = [2]float64{}
 	} else if ref.Window[1] <= 0 {
-		if w, ok := e.windows.Load(ref.Vol); ok {
+		// Keyed by the id, not the pointer: the map must not keep closed volumes alive.
+		if w, ok := e.windows.Load(ref.VolumeID); ok {
 			ref.Window = w.([2]float64)
 		} else {
 			w := e.man.DefaultWindow(ref.Vol)
-			e.windows.Store(ref.Vol, w)
+			e.windows.Store(ref.VolumeID, w)
 			ref.Window = w
 		}
-	}
-	if ref.VolumeID == "" {
-		ref.VolumeID = fmt.Sprintf("%p", ref.Vol)
 	}
 	return ref, nil
 }
