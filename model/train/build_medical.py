@@ -121,7 +121,7 @@ def dicom_frames(rng, max_frames=6):
     out = []
     files = sorted(glob.glob(sources.td("**", "*.dcm"), recursive=True))
     for f in files:
-        if "mricron" in f:
+        if "mricron" in f or "/derived/" in f:  # reserved data; derived series are rebuilt from the eval CT
             continue
         try:
             ds = pydicom.dcmread(f)

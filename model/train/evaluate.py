@@ -3,7 +3,7 @@ interactive segmentation from the same prompts (random walker from clicks, Otsu 
 data (never trained on) and held-out synthetic sets. Everything at the slice's own resolution, with the app's
 preprocessing (prep.py) and the app's candidate choice (highest predicted IoU).
 
-Usage: evaluate.py CKPT OUT.json [--quick]"""
+Usage: evaluate.py CKPT OUT.json [--quick] [--classical-cache FILE] | evaluate.py --classical-only OUT.json --classical-cache FILE"""
 import json
 import os
 import sys
@@ -221,7 +221,7 @@ class Classical:
         if not (seeds == 1).any():
             return np.zeros(g.shape, bool)
         try:
-            lab = segmentation.random_walker(g, seeds, beta=130, mode="cg_j", tol=1e-3)
+            lab = segmentation.random_walker(g, seeds, beta=130, mode="cg_j", tol=1e-2)
         except Exception:
             lab = segmentation.random_walker(g, seeds, beta=130, mode="bf")
         return lab == 1
@@ -246,6 +246,8 @@ def run_item(meth, it):
         if k == 1:
             res["click3"] = dice(p, gt)
         ious.append(iou(p, gt))
+        if k >= 1 and ious[-1] >= 0.85:
+            break
     res.setdefault("click3", dice(p, gt))
     noc = next((i + 1 for i, x in enumerate(ious) if x >= 0.85), None)
     res["noc85"] = float(noc) if noc is not None else 10.0
@@ -259,27 +261,40 @@ def run_item(meth, it):
 
 def main():
     torch.set_num_threads(2)
-    quick = "--quick" in sys.argv
-    args = [a for a in sys.argv[1:] if a != "--quick"]
-    ck = torch.load(args[0], map_location="cpu")
-    m = M.MedSA(M.Config.from_dict(ck["config"]))
-    m.load_state_dict(ck["model"])
-    m.eval()
-    n = 6 if quick else 30
-    sets = itk_t1(n) + nipype_seg(n) + invesalius_bone(n) + synthetic(4 if quick else 16)
-    methods = {"model": ModelSeg(m), "classical": Classical()}
+    argv = sys.argv[1:]
+    quick = "--quick" in argv
+    cache = argv[argv.index("--classical-cache") + 1] if "--classical-cache" in argv else ""
+    only_classical = "--classical-only" in argv
+    args = [a for i, a in enumerate(argv) if not a.startswith("--") and not (i > 0 and argv[i - 1] == "--classical-cache")]
+    n = 5 if quick else 15
+    sets = itk_t1(n) + nipype_seg(n) + invesalius_bone(n) + synthetic(3 if quick else 6)
     rows = {}
     t0 = time.time()
-    for it in sets:
-        for mn, meth in methods.items():
-            r = run_item(meth, it)
-            rows.setdefault((it[0], mn), []).append(r)
-    out = {"checkpoint": args[0], "seconds": round(time.time() - t0, 1), "table": []}
-    for (ds, mn), rs in rows.items():
+    if cache and os.path.exists(cache):
+        cl = json.load(open(cache))
+        assert cl["n_items"] == len(sets), "classical cache was made for another item list"
+        rows.update({(ds, "classical"): rs for ds, rs in cl["rows"]})
+    else:
+        meth = Classical()
+        for it in sets:
+            rows.setdefault((it[0], "classical"), []).append(run_item(meth, it))
+        if cache:
+            with open(cache, "w") as f:
+                json.dump({"n_items": len(sets), "rows": [[k[0], v] for k, v in rows.items()]}, f)
+    if not only_classical:
+        ck = torch.load(args[0], map_location="cpu")
+        m = M.MedSA(M.Config.from_dict(ck["config"]))
+        m.load_state_dict(ck["model"])
+        m.eval()
+        meth = ModelSeg(m)
+        for it in sets:
+            rows.setdefault((it[0], "model"), []).append(run_item(meth, it))
+    out = {"checkpoint": args[0] if args else "", "seconds": round(time.time() - t0, 1), "table": []}
+    for (ds, mn), rs in sorted(rows.items()):
         out["table"].append({"set": ds, "method": mn, "n": len(rs),
                              **{k: float(np.mean([r[k] for r in rs])) for k in ("click1", "click3", "box", "noc85")},
                              "reached85": float(np.mean([r["reached85"] for r in rs]))})
-    with open(args[1], "w") as f:
+    with open(args[-1] if args else "eval.json", "w") as f:
         json.dump(out, f, indent=1)
     print(f"{'set':34s} {'method':9s} {'n':>3s} {'1clk':>5s} {'3clk':>5s} {'box':>5s} {'NoC85':>5s}")
     for r in out["table"]:

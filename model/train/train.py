@@ -66,13 +66,15 @@ def iou_of(logits, target):
 
 
 class Sampler:
-    def __init__(self, data, rng):
+    def __init__(self, data, rng, synth_weight=1.0):
         self.d = data
         self.rng = rng
         self.n = len(data["imgs"])
+        w = np.array([synth_weight if str(x).startswith("synth") else 1.0 for x in data["src"]])
+        self.p = w / w.sum()
 
     def batch(self, B):
-        idx = self.rng.integers(0, self.n, B)
+        idx = self.rng.choice(self.n, B, p=self.p)
         imgs = self.d["imgs"][idx].copy()
         wh = self.d["wh"][idx]
         tg = []
@@ -237,6 +239,8 @@ def main():
     ap.add_argument("--eval-every", type=int, default=50)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--config", default="", help="JSON of Config overrides (phase base only)")
+    ap.add_argument("--synth-weight", type=float, default=1.0, help="sampling weight of synthetic vs real samples")
+    ap.add_argument("--exclude-src", default="CT:derived/", help="drop samples whose source starts with this")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -255,13 +259,17 @@ def main():
     tot, tr = M.count_params(model)
     print(f"params total {tot} trainable {tr}", flush=True)
     data = store.load(a.data)
+    if a.exclude_src:
+        keep = np.array([not str(x).startswith(a.exclude_src) for x in data["src"]])
+        data = {k: v[keep] for k, v in data.items()}
+        print(f"excluded {int((~keep).sum())} samples with source {a.exclude_src}", flush=True)
     n = len(data["imgs"])
     perm = np.random.default_rng(123).permutation(n)
-    val_idx = perm[:48]
+    val_idx = perm[:min(48, max(1, n // 5))]
     train_mask = np.ones(n, bool)
     train_mask[val_idx] = False
     tdata = {k: v[train_mask] for k, v in data.items()}
-    samp = Sampler(tdata, rng)
+    samp = Sampler(tdata, rng, a.synth_weight)
     chunks = None
     if a.chunks:
         cd = store.load([a.chunks])
