@@ -71,7 +71,9 @@ func (u *UI) pickSeries(path string, series []dicom.Series) {
 		}
 	})
 	list.SetSelected(names[0])
-	dialog.ShowCustomConfirm("This folder holds several series", "Open", "Cancel", container.NewVScroll(list), func(ok bool) {
+	scroll := container.NewVScroll(list)
+	scroll.SetMinSize(fyne.NewSize(560, float32(min(len(names), 8))*list.MinSize().Height/float32(len(names))+8))
+	dialog.ShowCustomConfirm("This folder holds several series", "Open", "Cancel", scroll, func(ok bool) {
 		if ok {
 			u.Open(path, series[choice].UID)
 		}
