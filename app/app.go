@@ -7,10 +7,12 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -131,6 +133,11 @@ type UI struct {
 
 // Run opens the main window and blocks until it is closed.
 func Run(opt Options) error {
+	if (runtime.GOOS == "linux" || runtime.GOOS == "freebsd") && os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
+		// GLFW would panic; say what to do instead.
+		return errors.New("no display: the GUI needs X11 or Wayland (DISPLAY is not set); " +
+			"use medsa info|convert|segment|bench without one, or run it under xvfb-run")
+	}
 	opt = OptionsFromEnv(opt)
 	a := fyneapp.NewWithID(AppID)
 	a.SetIcon(appIcon())
