@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/medsa/medsa/app"
+	_ "github.com/medsa/medsa/internal/quietlocale" // before Fyne reads the locale
 )
 
 // runGUI opens the main window: `medsa [flags] [PATH]`.
