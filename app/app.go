@@ -217,6 +217,7 @@ func (u *UI) build() {
 			p, _ := volume.ParsePlane(s)
 			d.view.SetPlane(p)
 			u.syncSlider()
+			d.view.TakeFocus()
 		}
 	})
 	u.planeSel.SetSelected("axial")
@@ -412,6 +413,7 @@ func (u *UI) setTool(s string) {
 	if d == nil {
 		return
 	}
+	defer d.view.TakeFocus() // keys go back to the image, not the radio group
 	switch s {
 	case "points":
 		d.ctrl.Tool = interaction.ToolPrompt

@@ -52,6 +52,7 @@ func (u *UI) applyPreset(name string) {
 	if d == nil {
 		return
 	}
+	defer d.view.TakeFocus()
 	for _, p := range presets {
 		if p.name != name {
 			continue

@@ -533,9 +533,7 @@ func (sv *SliceView) updateDragThreshold() {
 
 // MouseDown starts a gesture: left = tool, right = negative point or W/L drag, middle = pan.
 func (sv *SliceView) MouseDown(ev *desktop.MouseEvent) {
-	if c := fyne.CurrentApp().Driver().CanvasForObject(sv); c != nil && !sv.focused {
-		c.Focus(sv)
-	}
+	sv.TakeFocus()
 	sv.btn = ev.Button
 	sv.updateDragThreshold()
 	switch ev.Button {
@@ -619,7 +617,19 @@ func (sv *SliceView) MouseUp(ev *desktop.MouseEvent) {
 }
 
 // MouseIn implements desktop.Hoverable.
-func (sv *SliceView) MouseIn(ev *desktop.MouseEvent) { sv.MouseMoved(ev) }
+// MouseIn takes the keyboard focus back from toolbar widgets, so Enter, Tab,
+// Esc and the arrows act on the image the pointer is over.
+func (sv *SliceView) MouseIn(ev *desktop.MouseEvent) {
+	sv.TakeFocus()
+	sv.MouseMoved(ev)
+}
+
+// TakeFocus makes the view receive typed keys.
+func (sv *SliceView) TakeFocus() {
+	if c := fyne.CurrentApp().Driver().CanvasForObject(sv); c != nil && !sv.focused {
+		c.Focus(sv)
+	}
+}
 
 // MouseOut implements desktop.Hoverable.
 func (sv *SliceView) MouseOut() {
