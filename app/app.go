@@ -93,6 +93,9 @@ type doc struct {
 	clickAt       time.Time     // when the pointer went down for the prompt being answered
 	lastResult    *model.Result // the model's last answer (for the latency readout)
 	prefetchTimer *time.Timer
+	views         []*viewer.SliceView // views[0] is the main one; 2×2 adds coronal and sagittal
+	cross         [3]int              // linked crosshair voxel (2×2)
+	linking       bool                // views are being moved to the crosshair
 }
 
 // UI is the main window and its state.
@@ -342,6 +345,9 @@ func (u *UI) menu() *fyne.MainMenu {
 		fyne.NewMenuItem("Coronal", func() { u.planeSel.SetSelected("coronal") }),
 		fyne.NewMenuItem("Sagittal", func() { u.planeSel.SetSelected("sagittal") }),
 		fyne.NewMenuItemSeparator(),
+		fyne.NewMenuItem("Single view", func() { u.SetLayout(false) }),
+		fyne.NewMenuItem("2×2 views with crosshair (L)", func() { u.SetLayout(true) }),
+		fyne.NewMenuItemSeparator(),
 		fyne.NewMenuItem("Fit", func() { u.withDoc(func(d *doc) { d.view.Fit() }) }),
 		fyne.NewMenuItem("1:1", func() { u.withDoc(func(d *doc) { d.view.OneToOne() }) }),
 	)
@@ -396,6 +402,8 @@ func (u *UI) onKey(ev *fyne.KeyEvent) bool {
 		u.brushSize.SetValue(u.brushSize.Value + 1)
 	case fyne.KeyF:
 		d.view.Fit()
+	case fyne.KeyL:
+		u.SetLayout(len(d.views) < 2)
 	case fyne.KeyA:
 		u.planeSel.SetSelected("axial")
 	case fyne.KeyC:

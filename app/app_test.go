@@ -331,3 +331,43 @@ func TestPropagateWithTinyModel(t *testing.T) {
 		t.Errorf("undo of propagation left %d voxels", n)
 	}
 }
+
+func TestQuadLayoutLinkedCrosshair(t *testing.T) {
+	vol, path := realCT(t)
+	u := newUI(t, false)
+	u.OpenVolume(vol, path)
+	d := u.doc
+	u.onKey(&fyne.KeyEvent{Name: fyne.KeyL})
+	if len(d.views) != 3 {
+		t.Fatalf("%d views in 2×2", len(d.views))
+	}
+	ax, co, sa := d.views[0], d.views[1], d.views[2]
+	if co.Plane() != volume.Coronal || sa.Plane() != volume.Sagittal {
+		t.Fatal("planes of the 2×2 views")
+	}
+	// A point on the axial view moves the crosshair; coronal and sagittal follow it.
+	press(ax, ax.ToScreen(70, 90), desktop.MouseButtonPrimary)
+	if d.cross != [3]int{70, 90, ax.Key().Index} {
+		t.Errorf("crosshair %v", d.cross)
+	}
+	if co.Key().Index != 90 || sa.Key().Index != 70 {
+		t.Errorf("linked slices: coronal %d (want 90), sagittal %d (want 70)", co.Key().Index, sa.Key().Index)
+	}
+	if d.view != ax {
+		t.Error("linking changed the active view")
+	}
+	// Window/level is shared.
+	co.SetWindow([2]float64{400, 1800})
+	if ax.Window() != co.Window() || sa.Window() != co.Window() {
+		t.Error("window not shared")
+	}
+	// Scrolling the sagittal view makes it active and moves the crosshair along i.
+	sa.Step(3)
+	if d.view != sa || d.cross[0] != 73 {
+		t.Errorf("active %v cross %v", d.view == sa, d.cross)
+	}
+	u.SetLayout(false)
+	if len(d.views) != 1 || d.view != ax {
+		t.Error("back to one view")
+	}
+}

@@ -105,23 +105,14 @@ func (u *UI) attach(vol *volume.Volume, path string) {
 	d := &doc{vol: vol, path: path, volID: id, sess: sess, ctrl: ctrl, view: sv, savePath: u.opt.SavePath}
 	u.doc = d
 	u.setTool(u.toolSel.Selected)
-	sv.OnPrompt = func(k interaction.SliceKey) { u.segment(d, k) }
-	sv.OnMaskPainted = func(lat time.Duration) { u.maskPainted(d, lat) }
-	sv.OnSlice = func(k interaction.SliceKey, dir int) {
-		u.prefetchSettled(d, dir)
-		u.slider.Value = float64(k.Index)
-		u.slider.Refresh()
-		u.state.event("slice", k)
-	}
-	sv.OnCursor = func(r viewer.Readout) { u.readout.SetText(r.String()) }
-	sv.OnWindow = func([2]float64) { u.prefetch(d, 0) }
-	sv.OnKey = u.onKey
-	sv.OnError = func(err error) { u.setMessage("%v", err) }
-	sv.OnEdited = func() { u.state.event("edit", sv.Key()) }
+	d.views = []*viewer.SliceView{sv}
+	u.wireView(d, sv)
 	sess.Observe(func(c interaction.Change) {
 		// Observers run on the goroutine that changed the session: always the UI one.
 		if c&(interaction.ChangeLabels|interaction.ChangeLabelTable|interaction.ChangePreview|interaction.ChangePrompts) != 0 {
-			sv.Refresh()
+			for _, v := range d.views {
+				v.Refresh()
+			}
 		}
 		if c&(interaction.ChangeLabels|interaction.ChangeLabelTable) != 0 {
 			u.labelList.Refresh()
@@ -157,6 +148,144 @@ func (u *UI) attach(vol *volume.Volume, path string) {
 	for _, n := range vol.Notes {
 		u.setMessage("%s", n)
 	}
+}
+
+// wireView connects a slice view to the jobs and the status bar. With several
+// views (2×2), the one under the pointer is the active one (d.view): keys, the
+// slider and the plane selector act on it.
+func (u *UI) wireView(d *doc, sv *viewer.SliceView) {
+	activate := func() {
+		if d.view == sv || u.doc != d || d.linking {
+			return
+		}
+		d.view = sv
+		u.planeSel.Selected = sv.Plane().String()
+		u.planeSel.Refresh()
+		u.syncSlider()
+	}
+	sv.OnPrompt = func(k interaction.SliceKey) {
+		activate()
+		if p, _ := d.sess.Prompts(k); len(p.Points) > 0 {
+			pt := p.Points[len(p.Points)-1]
+			axis := d.vol.Affine.PlaneAxis(k.Plane, d.vol.Size)
+			ua, va := volume.SliceAxes(axis)
+			var c [3]int
+			c[axis], c[ua], c[va] = k.Index, int(pt.U), int(pt.V)
+			u.setCross(d, c)
+		}
+		u.segment(d, k)
+	}
+	sv.OnMaskPainted = func(lat time.Duration) { u.maskPainted(d, lat) }
+	sv.OnSlice = func(k interaction.SliceKey, dir int) {
+		activate()
+		u.prefetchSettled(d, dir)
+		u.slider.Value = float64(k.Index)
+		u.slider.Refresh()
+		u.state.event("slice", k)
+		if len(d.views) > 1 {
+			d.cross[d.vol.Affine.PlaneAxis(k.Plane, d.vol.Size)] = k.Index
+			for _, v := range d.views {
+				if v != sv {
+					v.Refresh()
+				}
+			}
+		}
+	}
+	sv.OnCursor = func(r viewer.Readout) {
+		if r.Inside {
+			activate()
+		}
+		u.readout.SetText(r.String())
+	}
+	sv.OnWindow = func(w [2]float64) {
+		// One window for all views.
+		for _, v := range d.views {
+			if v != sv && v.Window() != w {
+				v.SetWindow(w)
+			}
+		}
+		if sv == d.view {
+			u.prefetch(d, 0)
+		}
+	}
+	sv.OnKey = u.onKey
+	sv.OnError = func(err error) { u.setMessage("%v", err) }
+	sv.OnEdited = func() { u.state.event("edit", sv.Key()) }
+}
+
+// setCross moves the linked crosshair (2×2 layout) and the other views' slices to voxel c.
+func (u *UI) setCross(d *doc, c [3]int) {
+	d.cross = c
+	if len(d.views) < 2 {
+		return
+	}
+	d.linking = true // programmatic scrolling does not make a view active
+	defer func() { d.linking = false }()
+	for _, v := range d.views {
+		if v == d.view {
+			continue
+		}
+		axis := d.vol.Affine.PlaneAxis(v.Plane(), d.vol.Size)
+		v.SetIndex(c[axis])
+		v.Refresh()
+	}
+}
+
+// SetLayout shows one view, or axial, coronal and sagittal views with a linked crosshair (quad).
+func (u *UI) SetLayout(quad bool) {
+	d := u.doc
+	if d == nil {
+		return
+	}
+	if quad && d.vol.Is2D() {
+		u.setMessage("a 2D image has one plane")
+		return
+	}
+	main := d.views[0]
+	if !quad {
+		for _, v := range d.views {
+			v.Cross = nil
+		}
+		d.views = d.views[:1]
+		d.view = main
+		u.centre.Objects = []fyne.CanvasObject{main}
+		u.centre.Refresh()
+		main.Refresh()
+		u.planeSel.Selected = main.Plane().String()
+		u.planeSel.Refresh()
+		u.syncSlider()
+		return
+	}
+	if len(d.views) > 1 {
+		return
+	}
+	main.SetPlane(volume.Axial)
+	k := main.Key()
+	axis := d.vol.Affine.PlaneAxis(k.Plane, d.vol.Size)
+	for a := 0; a < 3; a++ {
+		d.cross[a] = d.vol.Size[a] / 2
+	}
+	d.cross[axis] = k.Index
+	cross := func() ([3]int, bool) { return d.cross, true }
+	main.Cross = cross
+	d.linking = true
+	defer func() { d.linking = false }()
+	for _, p := range []volume.Plane{volume.Coronal, volume.Sagittal} {
+		v := viewer.NewSliceView(d.sess, d.ctrl)
+		v.SetWindow(main.Window())
+		v.SetPlane(p)
+		v.SetIndex(d.cross[d.vol.Affine.PlaneAxis(p, d.vol.Size)])
+		v.Cross = cross
+		u.wireView(d, v)
+		d.views = append(d.views, v)
+	}
+	info := widget.NewLabel("The view under the pointer is active.\nA click moves the crosshair;\nthe other views follow it.\nL: back to one view.")
+	u.centre.Objects = []fyne.CanvasObject{container.NewGridWithColumns(2, d.views[0], d.views[1], d.views[2], container.NewCenter(info))}
+	u.centre.Refresh()
+	d.view = main
+	u.planeSel.Selected = "axial"
+	u.planeSel.Refresh()
+	u.syncSlider()
 }
 
 // --- unsaved changes ---

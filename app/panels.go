@@ -207,6 +207,7 @@ Keys
   P / X / B / E         points / box / brush / eraser
   [ / ]                 brush smaller / larger
   F                     fit to window
+  L                     one view / 2×2 views (axial, coronal, sagittal) with a linked crosshair
   Ctrl+Z, Ctrl+Shift+Z (Ctrl+Y)   undo, redo (prompts, masks and brush edits)
   Ctrl+S, Ctrl+Shift+S  save mask (NIfTI + JSON sidecar), save as
   Ctrl+O                open an image

@@ -80,6 +80,8 @@ type SliceView struct {
 	// OnMaskPainted reports, once per MarkPending, how long after it the first
 	// frame showing a preview mask was drawn (the click->mask time a user sees).
 	OnMaskPainted func(d time.Duration)
+	// Cross, when set, gives the linked crosshair's voxel; the view draws it.
+	Cross func() ([3]int, bool)
 
 	mu      sync.Mutex
 	plane   volume.Plane
@@ -455,6 +457,14 @@ func (sv *SliceView) generate(w, h int) image.Image {
 	for _, pt := range p.Points {
 		x, y := v.SliceToScreen(pt.U+0.5, pt.V+0.5)
 		render.Marker(sv.screen, x, y, pt.Positive)
+	}
+	if sv.Cross != nil {
+		if c, ok := sv.Cross(); ok {
+			x, y := v.SliceToScreen(float64(c[s.UAxis])+0.5, float64(c[s.VAxis])+0.5)
+			col := color.RGBA{90, 170, 255, 255}
+			render.FillRect(sv.screen, int(x), 0, int(x)+1, h, col)
+			render.FillRect(sv.screen, 0, int(y), w, int(y)+1, col)
+		}
 	}
 	if sv.cursorIn && (sv.Ctrl.Tool == interaction.ToolBrush || sv.Ctrl.Tool == interaction.ToolEraser) {
 		r := sv.Ctrl.Radius * s.Spacing[0] * v.Zoom
