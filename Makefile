@@ -3,6 +3,8 @@ SHELL := /bin/bash
 GO ?= go
 export MEDSA_ORT_LIB ?= $(CURDIR)/.cache/ort/libonnxruntime.so.1
 export OMP_WAIT_POLICY := PASSIVE
+# Tests that need fetched images fail instead of skipping under make (the Makefile fetches them first).
+export MEDSA_REQUIRE_TESTDATA := 1
 STAMP := .cache/setup.stamp
 
 .PHONY: all setup build run test lint unit extra fuzz bench testdata model package gpu clean

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	td "github.com/medsa/medsa/internal/testdata"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,12 +69,7 @@ func TestSlicePrompt(t *testing.T) {
 // model and reads the label map back on the source grid.
 func TestSegmentCommand(t *testing.T) {
 	img := filepath.Join(".cache/testdata/insighttoolkit5-examples/usr/share/doc/insighttoolkit5-examples/examples/Data/KmeansTest_T1UCharRaw.nii.gz")
-	if _, err := os.Stat(img); err != nil {
-		if os.Getenv("MEDSA_REQUIRE_TESTDATA") != "" {
-			t.Fatal(err)
-		}
-		t.Skip("ITK T1 example missing")
-	}
+	td.Need(t, img, "ITK T1 example")
 	out := filepath.Join(t.TempDir(), "seg.nii.gz")
 	args := []string{"--image", img, "--out", out, "--model", "testdata/tinymodel", "--device", "cpu", "--threads", "1",
 		"--plane", "coronal", "--box", "40,40,90,80,30", "--point", "64,60,30,+", "--propagate"}

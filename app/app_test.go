@@ -1,6 +1,7 @@
 package app
 
 import (
+	td "github.com/medsa/medsa/internal/testdata"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,29 +20,13 @@ import (
 	"github.com/medsa/medsa/viewer"
 )
 
-func repoRoot(t testing.TB) string {
-	d, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d
-		}
-		if filepath.Dir(d) == d {
-			t.Fatal("no go.mod above the test")
-		}
-		d = filepath.Dir(d)
-	}
-}
+func repoRoot(t testing.TB) string { return td.Root(t) }
 
 // realCT loads the derived head CT (a real scan written as a DICOM series).
 func realCT(t *testing.T) (*volume.Volume, string) {
 	root := repoRoot(t)
 	p := filepath.Join(root, ".cache/testdata/derived/dicom/axial")
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("MEDSA_REQUIRE_TESTDATA") != "" {
-			t.Fatalf("test data missing: %v", err)
-		}
-		t.Skip("no test data (make testdata)")
-	}
+	td.Need(t, p, "derived head CT series")
 	v, err := load.Open(p, load.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -59,12 +44,7 @@ func newUI(t *testing.T, withModel bool) *UI {
 		if lib == "" {
 			lib = filepath.Join(root, ".cache/ort/libonnxruntime.so.1")
 		}
-		if _, err := os.Stat(lib); err != nil {
-			if os.Getenv("MEDSA_REQUIRE_TESTDATA") != "" {
-				t.Fatalf("onnxruntime missing: %v", err)
-			}
-			t.Skip("no onnxruntime (make setup)")
-		}
+		td.Need(t, lib, "onnxruntime (make setup)")
 		t.Setenv("MEDSA_ORT_LIB", lib)
 	}
 	opt := Options{ModelDir: filepath.Join(root, "testdata/tinymodel"), RecoveryDir: t.TempDir(), Autosave: time.Hour, Device: "cpu"}

@@ -1,44 +1,18 @@
 package model
 
 import (
-	"os"
+	td "github.com/medsa/medsa/internal/testdata"
 	"path/filepath"
 	"testing"
 
 	"github.com/medsa/medsa/io/volume"
 )
 
-// repoRoot walks up from the working directory to go.mod.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	d, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d
-		}
-		p := filepath.Dir(d)
-		if p == d {
-			t.Fatal("go.mod not found above the working directory")
-		}
-		d = p
-	}
-}
+func repoRoot(t testing.TB) string { return td.Root(t) }
 
 func tinyDir(t testing.TB) string { return filepath.Join(repoRoot(t), "testdata", "tinymodel") }
 
-// needData skips when optional data is absent, unless MEDSA_REQUIRE_TESTDATA is set.
-func needData(t testing.TB, path, what string) {
-	t.Helper()
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("MEDSA_REQUIRE_TESTDATA") != "" {
-			t.Fatalf("%s missing (%s) and MEDSA_REQUIRE_TESTDATA is set", what, path)
-		}
-		t.Skipf("%s missing: %s", what, path)
-	}
-}
+func needData(t testing.TB, path, what string) { t.Helper(); td.Need(t, path, what) }
 
 func openTiny(t testing.TB, opt Options) *Engine {
 	t.Helper()

@@ -5,10 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	td "github.com/medsa/medsa/internal/testdata"
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,34 +19,9 @@ import (
 	"github.com/medsa/medsa/io/volume"
 )
 
-// root finds the repository root (the folder holding go.mod).
-func root(t testing.TB) string {
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Dir(file)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test")
-		}
-		dir = parent
-	}
-}
+func root(t testing.TB) string { return td.Root(t) }
 
-// data returns a path under .cache/testdata, skipping when the cache is absent
-// (unless MEDSA_REQUIRE_TESTDATA is set).
-func data(t testing.TB, rel string) string {
-	p := filepath.Join(root(t), ".cache", "testdata", rel)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("MEDSA_REQUIRE_TESTDATA") != "" {
-			t.Fatalf("test data missing: %s (run make testdata)", p)
-		}
-		t.Skipf("test data missing: %s (run make testdata)", p)
-	}
-	return p
-}
+func data(t testing.TB, rel string) string { return td.Path(t, rel) }
 
 var binaryLE = binary.LittleEndian
 

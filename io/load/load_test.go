@@ -3,38 +3,16 @@ package load
 import (
 	"bytes"
 	"compress/gzip"
+	td "github.com/medsa/medsa/internal/testdata"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
 
-func root(t testing.TB) string {
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Dir(file)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test")
-		}
-		dir = parent
-	}
-}
+func root(t testing.TB) string { return td.Root(t) }
 
-func data(t testing.TB, rel string) string {
-	p := filepath.Join(root(t), ".cache", "testdata", rel)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("MEDSA_REQUIRE_TESTDATA") != "" {
-			t.Fatalf("test data missing: %s (run make testdata)", p)
-		}
-		t.Skipf("test data missing: %s (run make testdata)", p)
-	}
-	return p
-}
+func data(t testing.TB, rel string) string { return td.Path(t, rel) }
 
 // renamed copies src to a temp file with a misleading name, so only content can tell.
 func renamed(t *testing.T, src, name string) string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
+	td "github.com/medsa/medsa/internal/testdata"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -16,29 +17,10 @@ import (
 	"github.com/medsa/medsa/io/volume"
 )
 
-// testdata returns the path of a file in the repo's .cache/testdata, skipping the
-// test when the cache is absent (unless MEDSA_REQUIRE_TESTDATA is set).
+// testdata returns the path of a fetched test image (see internal/testdata).
 func testdata(t testing.TB, rel string) string {
 	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("repo root (go.mod) not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, ".cache", "testdata", rel)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("MEDSA_REQUIRE_TESTDATA") != "" {
-			t.Fatalf("test data missing: %s (run make testdata)", p)
-		}
-		t.Skipf("test data missing: %s (run make testdata)", p)
-	}
-	return p
+	return td.Path(t, rel)
 }
 
 // skipLargeUnderRace skips files over 500 KB when the race detector (which slows

@@ -3,6 +3,7 @@ package raster
 import (
 	"bytes"
 	"encoding/binary"
+	td "github.com/medsa/medsa/internal/testdata"
 	"hash/crc32"
 	"image"
 	"image/color"
@@ -15,27 +16,10 @@ import (
 	"golang.org/x/image/bmp"
 )
 
+// testdata returns the path of a fetched test image (see internal/testdata).
 func testdata(t testing.TB, rel string) string {
 	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("repo root (go.mod) not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, ".cache", "testdata", rel)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("MEDSA_REQUIRE_TESTDATA") != "" {
-			t.Fatalf("test data missing: %s (run make testdata)", p)
-		}
-		t.Skipf("test data missing: %s (run make testdata)", p)
-	}
-	return p
+	return td.Path(t, rel)
 }
 
 const (
