@@ -51,7 +51,7 @@ test: lint unit extra fuzz
 bench: build testdata
 	@set -e; for s in scripts/bench.d/*.sh; do [ -e "$$s" ] || continue; echo "== $$s"; bash "$$s"; done
 
-model: setup
+model: setup testdata
 	$(MAKE) -C model/train model
 
 gpu:
