@@ -189,5 +189,8 @@ if errs:
     print("gui-xvfb: FAIL " + "; ".join(errs)); sys.exit(1)
 EOF
 grep -h "click→mask\|mask installed" "$W/app.log" | tail -4 || true
-if [ -n "${MEDSA_UPDATE_SCREENSHOTS:-}" ]; then mkdir -p docs/screenshots; cp "$SHOTS"/gui-$TAG*.png docs/screenshots/; fi
+# Only screenshots of the bundled (permissively licensed) samples go into the repo; the head CT is GPL-2 data.
+if [ -n "${MEDSA_UPDATE_SCREENSHOTS:-}" ] && [[ "$IMG" == *assets/sample/* ]]; then
+  mkdir -p docs/screenshots; cp "$SHOTS"/gui-$TAG*.png docs/screenshots/
+fi
 echo "gui-xvfb: ok (screenshots in $SHOTS)"
