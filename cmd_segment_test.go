@@ -2,7 +2,7 @@ package main
 
 import (
 	"encoding/json"
-	td "github.com/medsa/medsa/internal/testdata"
+	td "github.com/medsa/medsa/internal/testfiles"
 	"os"
 	"path/filepath"
 	"strings"

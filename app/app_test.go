@@ -1,7 +1,7 @@
 package app
 
 import (
-	td "github.com/medsa/medsa/internal/testdata"
+	td "github.com/medsa/medsa/internal/testfiles"
 	"os"
 	"path/filepath"
 	"slices"

@@ -1,7 +1,7 @@
 package model
 
 import (
-	td "github.com/medsa/medsa/internal/testdata"
+	td "github.com/medsa/medsa/internal/testfiles"
 	"path/filepath"
 	"testing"
 

@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	td "github.com/medsa/medsa/internal/testdata"
+	td "github.com/medsa/medsa/internal/testfiles"
 	"math"
 	"os"
 	"path/filepath"

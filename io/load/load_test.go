@@ -3,7 +3,7 @@ package load
 import (
 	"bytes"
 	"compress/gzip"
-	td "github.com/medsa/medsa/internal/testdata"
+	td "github.com/medsa/medsa/internal/testfiles"
 	"os"
 	"path/filepath"
 	"strings"

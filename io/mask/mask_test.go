@@ -3,7 +3,7 @@ package mask
 import (
 	"encoding/json"
 	"errors"
-	td "github.com/medsa/medsa/internal/testdata"
+	td "github.com/medsa/medsa/internal/testfiles"
 	"image"
 	"image/color"
 	"image/png"

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
-	td "github.com/medsa/medsa/internal/testdata"
+	td "github.com/medsa/medsa/internal/testfiles"
 	"io"
 	"math"
 	"math/rand/v2"

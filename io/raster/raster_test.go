@@ -3,7 +3,7 @@ package raster
 import (
 	"bytes"
 	"encoding/binary"
-	td "github.com/medsa/medsa/internal/testdata"
+	td "github.com/medsa/medsa/internal/testfiles"
 	"hash/crc32"
 	"image"
 	"image/color"

@@ -1,8 +1,8 @@
-// Package testdata locates the repository and its fetched test images for tests.
+// Package testfiles locates the repository and its fetched test images for tests.
 // Images live in .cache/testdata (scripts/testdata.sh); a test that needs a missing
 // one is skipped, or fails when MEDSA_REQUIRE_TESTDATA is set (as `make test` does),
 // so CI can never pass by skipping.
-package testdata
+package testfiles
 
 import (
 	"os"
