@@ -129,6 +129,11 @@ def dicom_frames(rng, max_frames=6):
             if mod not in ("US", "CT", "MR"):
                 continue
             a = ds.pixel_array
+            pi = str(getattr(ds, "PhotometricInterpretation", ""))
+            if pi.startswith("YBR") and a.shape[-1] == 3:
+                # pydicom returns YBR pixels as stored (echo files); the app shows them as RGB.
+                from pydicom.pixel_data_handlers.util import convert_color_space
+                a = convert_color_space(a, pi, "RGB")
         except Exception:
             continue
         if a.ndim == 2 or (a.ndim == 3 and a.shape[-1] == 3 and getattr(ds, "SamplesPerPixel", 1) == 3):

@@ -17,9 +17,9 @@ start=$(date +%s)
 $PY $T/build_generic.py "$tmp/gen.npz" 24 8 1 >/dev/null
 $PY $T/build_medical.py --tiny "$tmp/med.npz" "$tmp/chunks.npz" >/dev/null
 $PY $T/train.py --phase base --data "$tmp/gen.npz" --max-steps 3 --minutes 2 --batch 2 --eval-every 1000 \
-  --out "$tmp/base" >/dev/null
+  --config '{"hires": 4}' --out "$tmp/base" >/dev/null
 $PY $T/train.py --phase adapt --init "$tmp/base/ckpt.pt" --data "$tmp/med.npz" --chunks "$tmp/chunks.npz" \
-  --chunk-prob 0.5 --synth-weight 0.5 --max-steps 3 --minutes 2 --batch 2 --eval-every 1000 --out "$tmp/adapt" >/dev/null
+  --chunk-prob 0.5 --synth-weight 0.5 --extra mask_decoder.hires_fuse --max-steps 3 --minutes 2 --batch 2 --eval-every 1000 --out "$tmp/adapt" >/dev/null
 $PY $T/export_model.py "$tmp/adapt/ckpt.pt" "$tmp/model" 0.0.0-smoke
 $PY $T/goldens.py "$tmp/adapt/ckpt.pt" "$tmp/golden"
 $PY $T/check_export.py "$tmp/model"

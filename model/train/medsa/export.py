@@ -58,7 +58,7 @@ def sha256(path):
 def export_onnx(m: M.MedSA, outdir, depth_chunk=8, with_3d=True):
     m = m.eval()
     cfg = m.cfg
-    S, g, L, e = cfg.img_size, cfg.grid, cfg.low_res, cfg.embed_dim
+    S, g, L, e = cfg.img_size, cfg.grid, cfg.low_res, cfg.emb_channels
     os.makedirs(outdir, exist_ok=True)
     files = {}
     with warnings.catch_warnings(), torch.no_grad():
@@ -107,7 +107,7 @@ def write_manifest(m: M.MedSA, outdir, files, name, version, architecture, param
         "grey_to_rgb": "replicate",
         "windowing": {"ct": "view", "default": "view", "percentiles": [0.5, 99.5], "ct_default_window": [40, 400]},
         "coords": "xy_model_pixels",
-        "embedding_shape": [1, cfg.embed_dim, cfg.grid, cfg.grid],
+        "embedding_shape": [1, cfg.emb_channels, cfg.grid, cfg.grid],
         "low_res_mask_size": cfg.low_res,
         "num_mask_outputs": len(cfg.output_tokens),
         "mask_threshold": 0.0,
@@ -158,7 +158,10 @@ def export_checkpoint(ckpt_path, outdir, name="medsa-tiny", version="1.0.0", dep
             f"patch {cfg.patch}, window {cfg.window}, global blocks {list(cfg.global_blocks)}, abs pos; "
             f"Space/MLP(s={cfg.mlp_adapter_scale})/Depth adapters (ratio {cfg.adapter_ratio}) in every block, "
             f"SD-Trans depth branch with depth position embedding (encoder3d, D={depth_chunk}); neck to "
-            f"{cfg.embed_dim} ch; SAM prompt encoder + rendered click/box maps on the dense path; SAM two-way "
+            f"{cfg.embed_dim} ch"
+            + (f" + high-res detail stem ({cfg.hires} ch at {cfg.low_res}², packed as {cfg.hires * 16} extra "
+               f"embedding channels, fused after the decoder's upscaling)" if cfg.hires else "")
+            + f"; SAM prompt encoder + rendered click/box maps on the dense path; SAM two-way "
             f"decoder depth {cfg.dec_depth} with HyP-Adpt ({cfg.hyp_layers} layers, h={cfg.hyp_hidden}) and decoder "
             f"MLP/cross adapters; {len(cfg.output_tokens)} mask outputs + IoU head; phase: {ck.get('phase')}")
     man = write_manifest(m, outdir, files, name, version, arch,

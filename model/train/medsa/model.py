@@ -46,6 +46,12 @@ class Config:
     hyp_layers: int = 3
     click_maps: bool = True  # render click/box maps onto the dense prompt path
     decoder_variant: str = "sam"  # "sam" or "efficientsam" (Med-SA since 2024-01)
+    # High-resolution detail path (0 = off, as SAM): a small conv stem computes `hires` channels at the low-res
+    # mask grid (img/2 with stride 2 -> 4x the token grid); they travel inside image_embeddings as extra
+    # channels (space-to-depth by 4), so the SAM decoder contract is unchanged, and the decoder fuses them with
+    # its upscaled, prompt-conditioned features before the hypernetwork product. Without it a from-scratch
+    # model's masks are prompt-shaped blobs that ignore image edges (diagnosed on the real MR/CT sets).
+    hires: int = 0
 
     @property
     def grid(self):
@@ -54,6 +60,11 @@ class Config:
     @property
     def low_res(self):
         return self.grid * 4
+
+    @property
+    def emb_channels(self):
+        """Channels of image_embeddings: embed_dim semantic + hires * 16 packed detail channels."""
+        return self.embed_dim + self.hires * 16
 
     def to_dict(self):
         d = asdict(self)
@@ -225,6 +236,20 @@ class Block(nn.Module):
         return x + self.mlp(n)
 
 
+def space_to_depth4(x):
+    """[B,C,4h,4w] -> [B,C*16,h,w] with reshape/permute only (exports as plain ONNX ops)."""
+    b, c, H, W = x.shape
+    x = x.reshape(b, c, H // 4, 4, W // 4, 4).permute(0, 1, 3, 5, 2, 4)
+    return x.reshape(b, c * 16, H // 4, W // 4)
+
+
+def depth_to_space4(x):
+    """Inverse of space_to_depth4."""
+    b, c, h, w = x.shape
+    x = x.reshape(b, c // 16, 4, 4, h, w).permute(0, 1, 4, 2, 5, 3)
+    return x.reshape(b, c // 16, h * 4, w * 4)
+
+
 class PatchEmbed(nn.Module):
     def __init__(self, patch, dim):
         super().__init__()
@@ -248,8 +273,20 @@ class ImageEncoder(nn.Module):
         e = cfg.embed_dim
         self.neck = nn.Sequential(nn.Conv2d(cfg.enc_dim, e, 1, bias=False), LayerNorm2d(e),
                                   nn.Conv2d(e, e, 3, padding=1, bias=False), LayerNorm2d(e))
+        self.hires_stem = None
+        if cfg.hires:
+            assert cfg.img_size // 2 == cfg.low_res, "hires stem needs low_res = img_size / 2"
+            self.hires_stem = nn.Sequential(
+                nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.GELU(),
+                nn.Conv2d(16, 16, 3, padding=1), nn.GELU(),
+                nn.Conv2d(16, cfg.hires, 3, padding=1), LayerNorm2d(cfg.hires))
 
     def forward(self, x, depth: bool = False):
+        if self.hires_stem is not None:
+            return torch.cat([self._semantic(x, depth), space_to_depth4(self.hires_stem(x))], dim=1)
+        return self._semantic(x, depth)
+
+    def _semantic(self, x, depth: bool):
         x = self.patch_embed(x)
         if self.pos_embed is not None:
             pe = self.pos_embed
@@ -517,12 +554,21 @@ class MaskDecoder(nn.Module):
             nn.ConvTranspose2d(d // 4, d // 8, 2, 2), nn.GELU())
         self.output_hypernetworks_mlps = nn.ModuleList([MLP(d, d, d // 8, 3) for _ in range(cfg.num_mask_tokens)])
         self.iou_prediction_head = MLP(d, cfg.iou_head_hidden, cfg.num_mask_tokens, 3)
+        self.hires_fuse = None
+        if cfg.hires:
+            self.hires_fuse = nn.Sequential(nn.Conv2d(d // 8 + cfg.hires, d // 8, 3, padding=1), nn.GELU(),
+                                            nn.Conv2d(d // 8, d // 8, 1))
 
     def forward(self, image_embeddings, image_pe, sparse, dense):
         B = sparse.shape[0]
         out_tok = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0).unsqueeze(0).expand(B, -1, -1)
         tokens = torch.cat([out_tok, sparse], dim=1)
         e_prompt = sparse.mean(dim=1) if self.cfg.dec_adapters else None
+        detail = None
+        if self.hires_fuse is not None:
+            d = self.cfg.embed_dim
+            detail = depth_to_space4(image_embeddings[:, d:])
+            image_embeddings = image_embeddings[:, :d]
         src = image_embeddings.expand(B, -1, -1, -1) + dense if image_embeddings.shape[0] == 1 else image_embeddings + dense
         pos = image_pe.expand(B, -1, -1, -1)
         b, c, h, w = src.shape
@@ -530,6 +576,9 @@ class MaskDecoder(nn.Module):
         iou_out = hs[:, 0, :]
         mask_out = hs[:, 1:1 + self.num_mask_tokens, :]
         up = self.output_upscaling(src.transpose(1, 2).reshape(b, c, h, w))
+        if detail is not None:
+            detail = detail.expand(up.shape[0], -1, -1, -1) if detail.shape[0] == 1 else detail
+            up = up + self.hires_fuse(torch.cat([up, detail], dim=1))
         b, c, h, w = up.shape
         hyper = torch.stack([m(mask_out[:, i, :]) for i, m in enumerate(self.output_hypernetworks_mlps)], dim=1)
         masks = (hyper @ up.view(b, c, h * w)).view(b, -1, h, w)
