@@ -10,7 +10,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import evaluate as E  # noqa: E402
-from medsa import model as M, prep  # noqa: E402
+from medsa import model as M  # noqa: E402
 
 
 def main():
@@ -22,21 +22,16 @@ def main():
         m.load_state_dict(ck["model"])
         m.eval()
         seg = E.ModelSeg(m)
-        L = m.cfg.low_res
         res = {}
         for name, sl, sp, win, gt in sets:
             seg.set_image(sl, sp, win)
             u, v = E.deepest(gt)
-            pts = [prep.to_model_coords(u, v, seg.W, seg.H, seg.Wp, seg.Hp), (0.0, 0.0)]
-            with torch.no_grad():
-                low, sc = m.decode(seg.emb, torch.tensor([pts]), torch.tensor([[1.0, -1.0]]),
-                                   torch.zeros(1, 1, L, L), torch.zeros(1))
-            d = [E.dice(prep.postprocess_masks(low[:, b:b + 1].numpy(), seg.W, seg.H, seg.Wp, seg.Hp,
-                                               m.cfg.img_size)[0, 0].numpy() > 0, gt) for b in range(low.shape[1])]
-            res.setdefault(name, []).append((d[int(torch.argmax(sc[0]))], max(d)))
+            masks, scores, _ = seg.candidates([(u, v, True)], use_prev=False)
+            d = [E.dice(mk, gt) for mk in masks]
+            res.setdefault(name, []).append((d[int(np.argmax(scores))], max(d)))
         for name, r in res.items():
             a = np.mean(r, 0)
-            print(f"{path}  {name:30s} ranked {a[0]:.3f}  best of {low.shape[1]} {a[1]:.3f}")
+            print(f"{path}  {name:30s} ranked {a[0]:.3f}  best of {len(d)} {a[1]:.3f}")
 
 
 if __name__ == "__main__":

@@ -160,7 +160,8 @@ class ModelSeg:
             self.emb = self.m.image_encoder(torch.from_numpy(img)[None])
         self.prev = None
 
-    def predict(self, clicks, box=None, use_prev=True):
+    def candidates(self, clicks, box=None, use_prev=True):
+        """All candidate masks at the slice's resolution, the IoU head's scores, and the low-res logits."""
         pts, labs = [], []
         for u, v, pos in clicks:
             pts.append(prep.to_model_coords(u, v, self.W, self.H, self.Wp, self.Hp))
@@ -179,11 +180,15 @@ class ModelSeg:
         with torch.no_grad():
             low, sc = self.m.decode(self.emb, torch.tensor([pts], dtype=torch.float32),
                                     torch.tensor([labs], dtype=torch.float32), mi, has)
-        b = int(torch.argmax(sc[0]))
+        masks = prep.postprocess_masks(low.numpy(), self.W, self.H, self.Wp, self.Hp, self.m.cfg.img_size)
+        return masks[0].numpy() > 0, sc[0].numpy(), low
+
+    def predict(self, clicks, box=None, use_prev=True):
+        """The app's answer: the candidate the IoU head ranks first; it is fed back as the next mask_input."""
+        masks, scores, low = self.candidates(clicks, box, use_prev)
+        b = int(np.argmax(scores))
         self.prev = low[:, b:b + 1]
-        masks = prep.postprocess_masks(low[:, b:b + 1].numpy(), self.W, self.H, self.Wp, self.Hp,
-                                       self.m.cfg.img_size)
-        return masks[0, 0].numpy() > 0
+        return masks[b]
 
 
 class Classical:
