@@ -2,12 +2,12 @@ package main
 
 import (
 	"encoding/json"
-	td "github.com/medsa/medsa/internal/testfiles"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	td "github.com/medsa/medsa/internal/testfiles"
 	"github.com/medsa/medsa/io/load"
 	"github.com/medsa/medsa/io/mask"
 	"github.com/medsa/medsa/io/volume"

@@ -1,7 +1,6 @@
 package app
 
 import (
-	td "github.com/medsa/medsa/internal/testfiles"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/medsa/medsa/interaction"
+	td "github.com/medsa/medsa/internal/testfiles"
 	"github.com/medsa/medsa/io/load"
 	"github.com/medsa/medsa/io/mask"
 	"github.com/medsa/medsa/io/volume"

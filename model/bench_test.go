@@ -5,6 +5,7 @@ import (
 	"os"
 	"testing"
 
+	td "github.com/medsa/medsa/internal/testfiles"
 	"github.com/medsa/medsa/io/volume"
 )
 
@@ -13,7 +14,7 @@ func benchDir(b *testing.B) string {
 	if d := os.Getenv("MEDSA_MODEL_DIR"); d != "" {
 		return d
 	}
-	d := repoRoot(b) + "/assets/model"
+	d := td.Root(b) + "/assets/model"
 	if _, err := os.Stat(d + "/manifest.json"); err == nil {
 		return d
 	}

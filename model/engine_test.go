@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	td "github.com/medsa/medsa/internal/testfiles"
 	"github.com/medsa/medsa/io/nifti"
 	"github.com/medsa/medsa/io/volume"
 )
@@ -579,8 +580,8 @@ func TestConcurrentSegment(t *testing.T) {
 // 2x2x3 mm) restricted to its skull-stripped brain, on the coronal plane (the
 // k axis of this volume), and compares with the brain mask.
 func TestPropagateRealVolume(t *testing.T) {
-	dir := filepath.Join(repoRoot(t), ".cache/testdata/insighttoolkit5-examples/usr/share/doc/insighttoolkit5-examples/examples/Data")
-	needData(t, filepath.Join(dir, "KmeansTest_T1UCharRaw.nii.gz"), "ITK T1 example")
+	dir := filepath.Join(td.Root(t), ".cache/testdata/insighttoolkit5-examples/usr/share/doc/insighttoolkit5-examples/examples/Data")
+	td.Need(t, filepath.Join(dir, "KmeansTest_T1UCharRaw.nii.gz"), "ITK T1 example")
 	v, err := nifti.Read(filepath.Join(dir, "KmeansTest_T1UCharRaw.nii.gz"))
 	if err != nil {
 		t.Fatal(err)
@@ -737,11 +738,11 @@ func TestStaleJobCancelled(t *testing.T) {
 // is already inside ONNX Runtime (RunOptions terminate). Needs an encoder slow
 // enough to catch mid-run: the bundled model (skipped with only the tiny one).
 func TestTerminateRunningEncode(t *testing.T) {
-	dir := filepath.Join(repoRoot(t), "assets", "model")
+	dir := filepath.Join(td.Root(t), "assets", "model")
 	if d := os.Getenv("MEDSA_MODEL_DIR"); d != "" {
 		dir = d
 	}
-	needData(t, filepath.Join(dir, "manifest.json"), "bundled model")
+	td.Need(t, filepath.Join(dir, "manifest.json"), "bundled model")
 	e, err := Open(dir, Options{Device: "cpu", Threads: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -808,7 +809,7 @@ func TestNo3D(t *testing.T) {
 // or cuDNN, auto must fall back to the CPU naming the missing library; with
 // them, it runs on CUDA. (The ORT library is process-global, hence the child.)
 func TestProviderFallbackGPUBuild(t *testing.T) {
-	lib := filepath.Join(repoRoot(t), ".cache", "ort-gpu", "libonnxruntime.so")
+	lib := filepath.Join(td.Root(t), ".cache", "ort-gpu", "libonnxruntime.so")
 	if _, err := os.Stat(lib); err != nil {
 		t.Skip("no GPU build of onnxruntime (make gpu)")
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	td "github.com/medsa/medsa/internal/testfiles"
 	"github.com/medsa/medsa/io/volume"
 )
 
@@ -71,7 +72,7 @@ func maxAbsDiff(a, b []float32) (float64, int) {
 // assets/model and testdata/golden); TestGoldenTinyModel runs the same checks on
 // testdata/tinymodel and its own cases.
 func TestGolden(t *testing.T) {
-	root := repoRoot(t)
+	root := td.Root(t)
 	mdir := os.Getenv("MEDSA_MODEL_DIR")
 	if mdir == "" {
 		mdir = filepath.Join(root, "assets", "model")
@@ -80,8 +81,8 @@ func TestGolden(t *testing.T) {
 	if gdir == "" {
 		gdir = filepath.Join(root, "testdata", "golden")
 	}
-	needData(t, filepath.Join(mdir, "manifest.json"), "bundled model")
-	needData(t, gdir, "golden cases")
+	td.Need(t, filepath.Join(mdir, "manifest.json"), "bundled model")
+	td.Need(t, gdir, "golden cases")
 	runGolden(t, mdir, gdir)
 }
 

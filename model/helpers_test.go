@@ -1,18 +1,14 @@
 package model
 
 import (
-	td "github.com/medsa/medsa/internal/testfiles"
 	"path/filepath"
 	"testing"
 
+	td "github.com/medsa/medsa/internal/testfiles"
 	"github.com/medsa/medsa/io/volume"
 )
 
-func repoRoot(t testing.TB) string { return td.Root(t) }
-
-func tinyDir(t testing.TB) string { return filepath.Join(repoRoot(t), "testdata", "tinymodel") }
-
-func needData(t testing.TB, path, what string) { t.Helper(); td.Need(t, path, what) }
+func tinyDir(t testing.TB) string { return filepath.Join(td.Root(t), "testdata", "tinymodel") }
 
 func openTiny(t testing.TB, opt Options) *Engine {
 	t.Helper()

@@ -626,8 +626,7 @@ func (sv *SliceView) MouseUp(ev *desktop.MouseEvent) {
 	}
 }
 
-// MouseIn implements desktop.Hoverable.
-// MouseIn takes the keyboard focus back from toolbar widgets, so Enter, Tab,
+// MouseIn implements desktop.Hoverable. It takes the keyboard focus back from toolbar widgets, so Enter, Tab,
 // Esc and the arrows act on the image the pointer is over.
 func (sv *SliceView) MouseIn(ev *desktop.MouseEvent) {
 	sv.TakeFocus()

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	td "github.com/medsa/medsa/internal/testfiles"
 	"math"
 	"os"
 	"path/filepath"
@@ -16,10 +15,9 @@ import (
 	sdicom "github.com/suyashkumar/dicom"
 	stag "github.com/suyashkumar/dicom/pkg/tag"
 
+	td "github.com/medsa/medsa/internal/testfiles"
 	"github.com/medsa/medsa/io/volume"
 )
-
-func root(t testing.TB) string { return td.Root(t) }
 
 func data(t testing.TB, rel string) string { return td.Path(t, rel) }
 

@@ -3,14 +3,13 @@ package load
 import (
 	"bytes"
 	"compress/gzip"
-	td "github.com/medsa/medsa/internal/testfiles"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-func root(t testing.TB) string { return td.Root(t) }
+	td "github.com/medsa/medsa/internal/testfiles"
+)
 
 func data(t testing.TB, rel string) string { return td.Path(t, rel) }
 
@@ -44,7 +43,7 @@ const (
 )
 
 func TestDetectAndOpenByContent(t *testing.T) {
-	sample := filepath.Join(root(t), "assets", "sample")
+	sample := filepath.Join(td.Root(t), "assets", "sample")
 	cases := []struct {
 		name   string
 		path   func(t *testing.T) string

@@ -3,7 +3,6 @@ package mask
 import (
 	"encoding/json"
 	"errors"
-	td "github.com/medsa/medsa/internal/testfiles"
 	"image"
 	"image/color"
 	"image/png"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	td "github.com/medsa/medsa/internal/testfiles"
 	"github.com/medsa/medsa/io/nifti"
 	"github.com/medsa/medsa/io/raster"
 	"github.com/medsa/medsa/io/volume"

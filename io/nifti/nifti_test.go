@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
-	td "github.com/medsa/medsa/internal/testfiles"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	td "github.com/medsa/medsa/internal/testfiles"
 	"github.com/medsa/medsa/io/volume"
 )
 

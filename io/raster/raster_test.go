@@ -3,7 +3,6 @@ package raster
 import (
 	"bytes"
 	"encoding/binary"
-	td "github.com/medsa/medsa/internal/testfiles"
 	"hash/crc32"
 	"image"
 	"image/color"
@@ -14,6 +13,8 @@ import (
 	"testing"
 
 	"golang.org/x/image/bmp"
+
+	td "github.com/medsa/medsa/internal/testfiles"
 )
 
 // testdata returns the path of a fetched test image (see internal/testdata).
