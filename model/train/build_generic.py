@@ -1,14 +1,15 @@
 """Generic (non-medical) segmentation data for base pretraining: synthetic shapes + skimage natural photos
-with unsupervised regions (Felzenszwalb, SLIC). Usage: build_generic.py OUT.npz N_SYNTH N_PHOTO SEED"""
-import glob
+with unsupervised regions (Felzenszwalb, SLIC).
+Usage: build_generic.py OUT.npz N_SYNTH N_PHOTO SEED | build_generic.py --photos OUT.npz (the photos alone)"""
 import os
 import sys
 
 import numpy as np
-from skimage import io, segmentation, color
+from skimage import io
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from medsa import synth, store  # noqa: E402
+from medsa.live import region_masks  # noqa: E402
 
 PHOTOS = ["astronaut.png", "coffee.png", "chelsea.png", "camera.png", "coins.png", "horse.png",
           "motorcycle_left.png", "rocket.jpg", "page.png", "text.png", "moon.png", "brick.png", "grass.png",
@@ -20,30 +21,7 @@ def skimage_dir():
     return os.path.join(os.path.dirname(skimage.__file__), "data")
 
 
-def region_masks(rgb, rng):
-    f = rgb.astype(np.float32) / 255.0
-    if rng.random() < 0.5:
-        seg = segmentation.felzenszwalb(f, scale=float(rng.uniform(100, 600)), sigma=0.8, min_size=80)
-    else:
-        seg = segmentation.slic(f, n_segments=int(rng.integers(8, 30)), compactness=float(rng.uniform(5, 20)),
-                                start_label=1)
-    ids, cnt = np.unique(seg, return_counts=True)
-    order = np.argsort(-cnt)
-    out = []
-    for i in order[:12]:
-        out.extend(store.components(seg == ids[i], min_px=60, max_n=1))
-    rng.shuffle(out)
-    return out
-
-
-def main():
-    out, n_syn, n_photo, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-    rng = np.random.default_rng(seed)
-    st = store.Store()
-    while len(st) < n_syn:
-        img, sp, win, masks = synth.generic(rng)
-        rng.shuffle(masks)
-        st.add(img, sp, win, masks, "synth-generic")
+def skimage_photos():
     photos = []
     for p in PHOTOS:
         fp = os.path.join(skimage_dir(), p)
@@ -52,6 +30,23 @@ def main():
             if a.ndim == 2:
                 a = np.stack([a] * 3, -1)
             photos.append(a[..., :3].astype(np.uint8))
+    return photos
+
+
+def main():
+    if sys.argv[1] == "--photos":  # the photos alone, for live crops on another machine (train.py --photos)
+        ph = skimage_photos()
+        np.savez_compressed(sys.argv[2], **{f"p{i:02d}": a for i, a in enumerate(ph)})
+        print("wrote", sys.argv[2], len(ph), "photos")
+        return
+    out, n_syn, n_photo, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    rng = np.random.default_rng(seed)
+    st = store.Store()
+    while len(st) < n_syn:
+        img, sp, win, masks = synth.generic(rng)
+        rng.shuffle(masks)
+        st.add(img, sp, win, masks, "synth-generic")
+    photos = skimage_photos()
     k = 0
     while len(st) < n_syn + n_photo and photos:
         a = photos[k % len(photos)]

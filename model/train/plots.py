@@ -37,7 +37,7 @@ def main():
         ax[1].plot(vs, [r["val"]["click"] for r in va], "o-", label=f"{name}: val Dice, 1 click")
         ax[1].plot(vs, [r["val"]["box"] for r in va], "s-", label=f"{name}: val Dice, box")
         off = steps[-1]
-    ax[0].set_xlabel("step (batch 8)")
+    ax[0].set_xlabel("optimiser step (batch: REPORT.md)")
     ax[0].set_ylabel("loss")
     ax[0].legend(fontsize=8)
     ax[1].set_xlabel("step")

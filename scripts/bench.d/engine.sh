@@ -7,8 +7,8 @@
 #  3. propagation through 100 slices of the 512x512x324 head CT with the cache bounded to 64 MiB
 #     (memory bounded by the cache limit: cache bytes and peak RSS are printed).
 # Env: MEDSA_MODEL_DIR (default assets/model; without it a random-weight stand-in of the same code is
-# exported to .cache/bench/standin), MEDSA_TORCH_CKPT (default model/train/runs/{adapt,base}/ckpt.pt),
-# BENCH_N (runs per measurement, default 30).
+# exported to .cache/bench/standin), MEDSA_TORCH_CKPT (default model/train/runs/gpu/adapt.pt, else
+# runs/{adapt,base}/ckpt.pt), BENCH_N (runs per measurement, default 30).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export OMP_WAIT_POLICY=PASSIVE
@@ -28,7 +28,7 @@ fi
 CKPT=${MEDSA_TORCH_CKPT:-}
 if [ -z "$CKPT" ] && [ "$MODEL" = assets/model ]; then
   # The training run's checkpoint gives the exact Config (and the weights; speed doesn't depend on them).
-  for c in model/train/runs/adapt/ckpt.pt model/train/runs/base/ckpt.pt; do
+  for c in model/train/runs/gpu/adapt.pt model/train/runs/adapt/ckpt.pt model/train/runs/base/ckpt.pt; do
     [ -f "$c" ] && { CKPT=$c; break; }
   done
 fi

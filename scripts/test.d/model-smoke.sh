@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Model smoke test (issue 3): a few training steps on tiny data, ONNX export to a temp dir, onnx.checker,
-# goldens regenerated from PyTorch, then the Go engine's golden parity test against that export (ORT vs
-# PyTorch, max |diff| <= 1e-4). Needs /usr/bin/python3 with Debian's torch/onnx; < 3 min.
+# Model smoke test (issue 3): a few training steps on tiny data (also through the GPU recipe's live
+# workers and packed store), ONNX export to a temp dir, onnx.checker, goldens regenerated from PyTorch, then
+# the Go engine's golden parity test against that export (ORT vs PyTorch, max |diff| <= 1e-4). Needs
+# /usr/bin/python3 with Debian's torch/onnx; < 3 min.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export OMP_WAIT_POLICY=PASSIVE
@@ -20,6 +21,12 @@ $PY $T/train.py --phase base --data "$tmp/gen.npz" --max-steps 3 --minutes 2 --b
   --config '{"hires": 4}' --out "$tmp/base" >/dev/null
 $PY $T/train.py --phase adapt --init "$tmp/base/ckpt.pt" --data "$tmp/med.npz" --chunks "$tmp/chunks.npz" \
   --chunk-prob 0.5 --synth-weight 0.5 --extra mask_decoder.hires_fuse --max-steps 3 --minutes 2 --batch 2 --eval-every 1000 --out "$tmp/adapt" >/dev/null
+# the GPU recipe's paths on the CPU: live samples built by a worker process, a packed store, chunks
+$PY $T/test_train.py
+$PY $T/pack_data.py "$tmp/med.npz" "$tmp/med_real.npz.xz" --real-only >/dev/null
+$PY $T/train.py --phase adapt --init "$tmp/base/ckpt.pt" --data "$tmp/med_real.npz.xz" \
+  --live 'synth:dermoscopy:1,synth:ultrasound:1' --live-frac 0.5 --chunks "$tmp/chunks.npz" --chunk-prob 0.5 \
+  --workers 1 --device auto --max-steps 2 --minutes 2 --batch 2 --eval-every 1000 --out "$tmp/adapt_live" >/dev/null
 $PY $T/export_model.py "$tmp/adapt/ckpt.pt" "$tmp/model" 0.0.0-smoke
 $PY $T/goldens.py "$tmp/adapt/ckpt.pt" "$tmp/golden"
 $PY $T/check_export.py "$tmp/model"

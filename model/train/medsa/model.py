@@ -131,8 +131,8 @@ def get_rel_pos(q_size, k_size, rel_pos):
     if rel_pos.shape[0] != max_rel:
         r = F.interpolate(rel_pos.reshape(1, rel_pos.shape[0], -1).permute(0, 2, 1), size=max_rel, mode="linear")
         rel_pos = r.reshape(-1, max_rel).permute(1, 0)
-    q_coords = torch.arange(q_size)[:, None] * max(k_size / q_size, 1.0)
-    k_coords = torch.arange(k_size)[None, :] * max(q_size / k_size, 1.0)
+    q_coords = torch.arange(q_size, device=rel_pos.device)[:, None] * max(k_size / q_size, 1.0)
+    k_coords = torch.arange(k_size, device=rel_pos.device)[None, :] * max(q_size / k_size, 1.0)
     rel = (q_coords - k_coords) + (k_size - 1) * max(q_size / k_size, 1.0)
     return rel_pos[rel.long()]
 
@@ -314,7 +314,7 @@ class PositionEmbeddingRandom(nn.Module):
 
     def forward(self, size):
         h, w = size
-        grid = torch.ones((h, w), dtype=torch.float32)
+        grid = torch.ones((h, w), dtype=torch.float32, device=self.positional_encoding_gaussian_matrix.device)
         y = (grid.cumsum(0) - 0.5) / h
         x = (grid.cumsum(1) - 0.5) / w
         return self._pe_encoding(torch.stack([x, y], dim=-1)).permute(2, 0, 1)
@@ -364,7 +364,7 @@ class PromptEncoder(nn.Module):
         box interior (soft edges). Pure tensor ops so it exports with a dynamic number of points."""
         S = self.cfg.img_size
         L = self.cfg.low_res
-        cell = (torch.arange(L, dtype=torch.float32) + 0.5) * (S / L)
+        cell = (torch.arange(L, dtype=torch.float32, device=coords.device) + 0.5) * (S / L)
         gx = cell.view(1, 1, 1, L)
         gy = cell.view(1, 1, L, 1)
         px = coords[..., 0].unsqueeze(-1).unsqueeze(-1)  # [B,N,1,1]

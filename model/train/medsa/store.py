@@ -49,8 +49,24 @@ class Store:
                  nm=np.array(self.nm, np.int16), src=np.array(self.src))
 
 
+def _load_one(path):
+    """A store .npz, or one packed by pack_data.py (.xz; grey canvases keep one channel)."""
+    if str(path).endswith(".xz"):
+        import io
+        import lzma
+        with open(path, "rb") as f:
+            z = np.load(io.BytesIO(lzma.decompress(f.read())))
+        d = {k: z[k] for k in z.files}
+        g = d.pop("grey")
+        d["imgs"][g, 1] = d["imgs"][g, 0]
+        d["imgs"][g, 2] = d["imgs"][g, 0]
+        return d
+    z = np.load(path)
+    return {k: z[k] for k in z.files}
+
+
 def load(paths):
-    parts = [np.load(p) for p in paths]
+    parts = [_load_one(p) for p in paths]
     return {k: np.concatenate([p[k] for p in parts]) for k in ("imgs", "wh", "masks", "nm", "src")}
 
 
