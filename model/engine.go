@@ -397,9 +397,17 @@ func (e *Engine) runEncoder(ctx context.Context, in []float32, n int, background
 		return nil, err
 	}
 	defer ro.Destroy()
-	stop := context.AfterFunc(ctx, func() { ro.Terminate() })
+	// A cancelled job terminates the run. The callback may already be running when the run ends: wait for it,
+	// or the deferred Destroy frees ro under Terminate (found by the race detector).
+	terminated := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(terminated)
+		ro.Terminate()
+	})
 	err = sess.RunWithOptions([]ort.Value{it}, []ort.Value{ot}, ro)
-	stop()
+	if !stop() {
+		<-terminated
+	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
