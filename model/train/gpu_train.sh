@@ -17,29 +17,34 @@ W=${WORKERS:-14}
 DEV=${DEVICE:-cuda}
 SEED=${SEED:-0}
 CONFIG='{"hires": 4}'
-EXTRA=mask_decoder.output_hypernetworks_mlps,mask_decoder.iou_prediction_head,mask_decoder.mask_tokens,mask_decoder.iou_token,mask_decoder.hires_fuse
+EXTRA=mask_decoder.output_hypernetworks_mlps,mask_decoder.iou_prediction_head,mask_decoder.mask_tokens
+EXTRA+=,mask_decoder.iou_token,mask_decoder.hires_fuse
 GEN=(--live 'synth-generic:3000,photo:700' --photos data/pack/photos.npz)
-MED=(--data data/pack/medical_real.npz.xz --live 'synth:dermoscopy:400,synth:fundus:250,synth:ultrasound:400,synth:abdomen_ct:400'
-     --live-frac 0.5 --chunks data/pack/chunks.npz.xz)
+MED=(--data data/pack/medical_real.npz.xz --live-frac 0.5 --chunks data/pack/chunks.npz.xz
+     --live 'synth:dermoscopy:400,synth:fundus:250,synth:ultrasound:400,synth:abdomen_ct:400')
 COMMON=(--device "$DEV" --workers "$W" --batch "$B" --seed "$SEED" --threads 4)
 log() { echo "[$(date +%T)] $*" | tee -a "$OUTD/console.txt"; }
 
 log "start on $(nproc) cores"
 command -v nvidia-smi >/dev/null && nvidia-smi -L | tee -a "$OUTD/console.txt"
-$PY -c 'import torch, numpy, scipy, skimage; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), "numpy", numpy.__version__, "skimage", skimage.__version__)' 2>&1 | tee -a "$OUTD/console.txt"
+$PY -c 'import torch, numpy, skimage
+print("torch", torch.__version__, "cuda", torch.cuda.is_available(), "numpy", numpy.__version__,
+      "skimage", skimage.__version__)' 2>&1 | tee -a "$OUTD/console.txt"
 # smoke: a few steps of each phase first, so a broken run costs seconds, not the budget
 rm -rf runs/gpu_smoke_b runs/gpu_smoke_a
+fail() { log "$1 FAILED"; tail -30 "$OUTD/console.txt"; exit 1; }
 $PY train.py --phase base "${GEN[@]}" "${COMMON[@]}" --config "$CONFIG" --max-steps 4 --eval-every 1000 \
-  --out runs/gpu_smoke_b >>"$OUTD/console.txt" 2>&1 || { log "smoke base FAILED"; tail -30 "$OUTD/console.txt"; exit 1; }
-$PY train.py --phase adapt --init runs/gpu_smoke_b/ckpt.pt "${MED[@]}" "${COMMON[@]}" --extra "$EXTRA" --max-steps 4 \
-  --eval-every 1000 --out runs/gpu_smoke_a >>"$OUTD/console.txt" 2>&1 || { log "smoke adapt FAILED"; tail -30 "$OUTD/console.txt"; exit 1; }
+  --out runs/gpu_smoke_b >>"$OUTD/console.txt" 2>&1 || fail "smoke base"
+$PY train.py --phase adapt --init runs/gpu_smoke_b/ckpt.pt "${MED[@]}" "${COMMON[@]}" --extra "$EXTRA" \
+  --max-steps 4 --eval-every 1000 --out runs/gpu_smoke_a >>"$OUTD/console.txt" 2>&1 || fail "smoke adapt"
 log "smoke ok"
 rm -rf runs/gpu_base runs/gpu_adapt
 $PY train.py --phase base "${GEN[@]}" "${COMMON[@]}" --config "$CONFIG" --minutes "$BASE_MIN" --lr 8e-4 \
-  --eval-every 200 --out runs/gpu_base 2>&1 | tee -a "$OUTD/console.txt"
+  --eval-every 200 --out runs/gpu_base 2>&1 | tee -a "$OUTD/console.txt" || fail base
 cp runs/gpu_base/ckpt.pt "$OUTD/base.pt" && cp runs/gpu_base/log.jsonl "$OUTD/base_log.jsonl"
 log "base done"
 $PY train.py --phase adapt --init runs/gpu_base/ckpt.pt "${MED[@]}" "${COMMON[@]}" --extra "$EXTRA" \
-  --minutes "$ADAPT_MIN" --lr 1.5e-3 --synth-weight 1.0 --eval-every 200 --out runs/gpu_adapt 2>&1 | tee -a "$OUTD/console.txt"
+  --minutes "$ADAPT_MIN" --lr 1.5e-3 --eval-every 200 --out runs/gpu_adapt 2>&1 | tee -a "$OUTD/console.txt" \
+  || fail adapt
 cp runs/gpu_adapt/ckpt.pt "$OUTD/adapt.pt" && cp runs/gpu_adapt/log.jsonl "$OUTD/adapt_log.jsonl"
 log "adapt done"
