@@ -9,7 +9,7 @@ from skimage import io
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from medsa import synth, store  # noqa: E402
-from medsa.live import region_masks  # noqa: E402
+from medsa.live import random_crop, region_masks  # noqa: E402
 
 PHOTOS = ["astronaut.png", "coffee.png", "chelsea.png", "camera.png", "coins.png", "horse.png",
           "motorcycle_left.png", "rocket.jpg", "page.png", "text.png", "moon.png", "brick.png", "grass.png",
@@ -49,12 +49,8 @@ def main():
     photos = skimage_photos()
     k = 0
     while len(st) < n_syn + n_photo and photos:
-        a = photos[k % len(photos)]
+        crop = random_crop(photos[k % len(photos)], rng)
         k += 1
-        H, W = a.shape[:2]
-        ch, cw = int(H * rng.uniform(0.4, 1.0)), int(W * rng.uniform(0.4, 1.0))
-        y0, x0 = rng.integers(0, H - ch + 1), rng.integers(0, W - cw + 1)
-        crop = a[y0:y0 + ch, x0:x0 + cw]
         st.add(crop.astype(np.float32), (1.0, 1.0), None, region_masks(crop, rng), "photo")
     st.save(out)
     print("wrote", out, len(st))

@@ -195,8 +195,8 @@ def error_clicks(pred, target, gen=None, max_depth=24):
     """Next corrective click per sample, vectorised: in the larger error type (missed -> positive click, spilled
     -> negative), a random cell among the deepest (>= 0.7 of the maximal erosion depth), jittered within the cell.
     pred, target: bool [B,L,L]. Returns coords [B,2] (model pixels) and labels [B] (-1 where there is no error).
-    An approximation of prompts.error_click (which takes the largest connected error region) that runs on the
-    training device instead of one scipy call per sample."""
+    An approximation of the evaluation's click (evaluate.next_click: deepest point of the largest connected
+    error region) that runs on the training device instead of one scipy call per sample."""
     fn = target & ~pred
     fp = pred & ~target
     use_fn = fn.sum((1, 2)) >= fp.sum((1, 2))

@@ -33,7 +33,11 @@ def region_masks(rgb, rng):
 
 
 def photo_crop(photos, rng):
-    a = photos[int(rng.integers(len(photos)))]
+    return random_crop(photos[int(rng.integers(len(photos)))], rng)
+
+
+def random_crop(a, rng):
+    """A random crop of 40-100 % of each side."""
     H, W = a.shape[:2]
     ch, cw = int(H * rng.uniform(0.4, 1.0)), int(W * rng.uniform(0.4, 1.0))
     y0, x0 = rng.integers(0, H - ch + 1), rng.integers(0, W - cw + 1)

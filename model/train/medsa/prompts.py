@@ -45,27 +45,3 @@ def box(mask, rng=None, mode="tight", valid=None):
     x0, x1 = np.clip([x0, x1], 0, Wv)
     y0, y1 = np.clip([y0, y1], 0, Hv)
     return [(x0, y0), (x1, y1)]
-
-
-def error_click(pred, target, rng=None):
-    """Next corrective click: deepest point (or near-deepest, when rng given) of the largest error region.
-    Returns (x, y, label) or None when there is no error."""
-    fn = target & ~pred
-    fp = pred & ~target
-    best = None
-    for err, lab in ((fn, 1.0), (fp, 0.0)):
-        if not err.any():
-            continue
-        cc, n = ndi.label(err)
-        sizes = ndi.sum(err, cc, index=np.arange(1, n + 1))
-        i = int(np.argmax(sizes))
-        if best is None or sizes[i] > best[0]:
-            best = (sizes[i], cc == i + 1, lab)
-    if best is None:
-        return None
-    r, c, d = deepest(best[1])
-    if rng is not None and d.max() > 1:
-        cand = np.argwhere(d >= 0.7 * d.max())
-        r, c = cand[rng.integers(len(cand))]
-    x, y = cell_to_xy(r, c, rng)
-    return x, y, best[2]

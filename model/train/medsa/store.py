@@ -1,4 +1,7 @@
 """Training sample store: preprocessed [0,1] canvases (uint8) + candidate target masks on the low-res grid."""
+import io
+import lzma
+
 import numpy as np
 from scipy import ndimage as ndi
 
@@ -52,8 +55,6 @@ class Store:
 def _load_one(path):
     """A store .npz, or one packed by pack_data.py (.xz; grey canvases keep one channel)."""
     if str(path).endswith(".xz"):
-        import io
-        import lzma
         with open(path, "rb") as f:
             z = np.load(io.BytesIO(lzma.decompress(f.read())))
         d = {k: z[k] for k in z.files}
