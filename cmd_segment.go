@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -25,13 +26,16 @@ func init() {
 
 const usageSegment = `usage: medsa segment --image PATH --out MASK [--model DIR] [--device auto|cpu|cuda] [--threads N]
        [--plane axial|coronal|sagittal] [--point i,j,k,+] [--point i,j,k,-] ... [--box i0,j0,i1,j1,k]
-       [--propagate [--no-3d]] [--series UID]
+       [--propagate [--no-3d]] [--series UID] [--state FILE]
   points are voxel indices (i,j,k) in array order (k = 0 for 2D images); the point's index along the
   plane's fixed axis picks the slice. A box gives the two slice-frame corners and the slice: for the
   axial plane of an image stored axially that is i0,j0,i1,j1,k; in general u0,v0,u1,v1,index with u, v
   the two remaining array axes in order. --propagate continues the mask through the volume in both
   directions until it vanishes. Writes a NIfTI label map (label 1) on the source grid, or a PNG of
-  label values (0/1) when MASK ends in .png and the image is 2D, plus the JSON sidecar (io/mask).`
+  label values (0/1) when MASK ends in .png and the image is 2D, plus the JSON sidecar (io/mask).
+  --state FILE refines across calls as clicks in the GUI do: when FILE exists, its prompts (same image,
+  plane and slice) are kept, this call's points are added (a new --box replaces the old one) and its
+  low-res logits are fed back as the decoder's mask input; the call then writes the new state to FILE.`
 
 // pointList collects repeated --point flags.
 type pointList []string
@@ -40,10 +44,10 @@ func (p *pointList) String() string     { return strings.Join(*p, " ") }
 func (p *pointList) Set(s string) error { *p = append(*p, s); return nil }
 
 type segmentArgs struct {
-	image, out, modelDir, device, plane, box, series string
-	threads                                          int
-	points                                           pointList
-	propagate, no3D                                  bool
+	image, out, modelDir, device, plane, box, series, state string
+	threads                                                 int
+	points                                                  pointList
+	propagate, no3D                                         bool
 }
 
 func parseSegmentArgs(args []string) (*segmentArgs, error) {
@@ -61,6 +65,7 @@ func parseSegmentArgs(args []string) (*segmentArgs, error) {
 	fs.BoolVar(&a.propagate, "propagate", false, "propagate through the volume")
 	fs.BoolVar(&a.no3D, "no-3d", false, "propagate with the 2D encoder even when the model has encoder3d")
 	fs.StringVar(&a.series, "series", "", "DICOM series UID")
+	fs.StringVar(&a.state, "state", "", "refinement state file (read if it exists, then written)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -161,7 +166,36 @@ func runSegment(args []string) error {
 		return err
 	}
 	tLoad := time.Since(t0)
-	idx, prompt, err := slicePrompt(v, plane, a.points, a.box)
+	imageID := a.image
+	if abs, err := filepath.Abs(a.image); err == nil {
+		imageID = abs
+	}
+	var st *segmentState
+	points, box := []string(a.points), a.box
+	if a.state != "" {
+		if st, err = loadState(a.state); err != nil {
+			return err
+		}
+		if st != nil {
+			if st.Plane != plane.String() || st.Image != imageID {
+				return st.check(a.state, st.Model, imageID, plane.String(), st.Slice)
+			}
+			if len(points) > 0 || box != "" {
+				k, _, err := slicePrompt(v, plane, points, box)
+				if err != nil {
+					return err
+				}
+				if err := st.check(a.state, st.Model, imageID, plane.String(), k); err != nil {
+					return err
+				}
+			}
+			points = append(append([]string{}, st.Points...), points...)
+			if box == "" {
+				box = st.Box
+			}
+		}
+	}
+	idx, prompt, err := slicePrompt(v, plane, points, box)
 	if err != nil {
 		return err
 	}
@@ -182,6 +216,15 @@ func runSegment(args []string) error {
 	tOpen := time.Since(t1)
 	fmt.Printf("provider: %s\n", eng.Provider())
 	fmt.Printf("model: %s (%s)\n", eng.Manifest().ID(), dir)
+	if st != nil {
+		if err := st.check(a.state, eng.Manifest().ID(), imageID, plane.String(), idx); err != nil {
+			return err
+		}
+		if prompt.MaskIn, err = st.logits(a.state, eng.Manifest().LowResMaskSize); err != nil {
+			return err
+		}
+		fmt.Printf("state: %d earlier prompts, previous logits fed back (%s)\n", len(st.Points)+btoi(st.Box != ""), a.state)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -193,6 +236,14 @@ func runSegment(args []string) error {
 	}
 	tSeg := time.Since(t2)
 	best := res.Masks[res.Best]
+	if a.state != "" {
+		ns := &segmentState{Format: stateFormat, Model: eng.Manifest().ID(), Image: imageID, Plane: plane.String(),
+			Slice: idx, Points: points, Box: box, Best: res.Best, Scores: res.Scores,
+			LowResSize: eng.Manifest().LowResMaskSize, LowRes: encodeLogits(res.LowRes[res.Best])}
+		if err := saveState(a.state, ns); err != nil {
+			return err
+		}
+	}
 	lm := volume.NewLabelMap(v)
 	axis := v.Affine.PlaneAxis(plane, v.Size)
 	lm.SetSliceLabels(axis, idx, labels16(best))
@@ -219,7 +270,7 @@ func runSegment(args []string) error {
 		fmt.Printf("propagation: %d slices in %.1f ms\n", total, ms(time.Since(t3)))
 	}
 	meta := map[string]any{"tool": "medsa segment", "model": eng.Manifest().ID(), "provider": eng.Provider().Name,
-		"image": a.image, "plane": plane.String(), "slice": idx, "points": []string(a.points), "box": a.box,
+		"image": a.image, "plane": plane.String(), "slice": idx, "points": points, "box": box,
 		"propagate": a.propagate, "scores": res.Scores, "best": res.Best}
 	labels := []volume.Label{{Value: 1, Name: "segment", Color: mask.DefaultColor(1)}}
 	if err := mask.Save(a.out, lm, labels, meta); err != nil {
@@ -227,6 +278,13 @@ func runSegment(args []string) error {
 	}
 	fmt.Printf("wrote %s: %d voxels labelled\n", a.out, lm.Count(1))
 	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func labels16(m []uint8) []uint16 {

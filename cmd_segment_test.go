@@ -138,3 +138,75 @@ func TestBenchCommand(t *testing.T) {
 		t.Error("--n 0 accepted")
 	}
 }
+
+// TestSegmentState refines a mask over three `medsa segment --state` calls
+// and checks what the state keeps and what it refuses.
+func TestSegmentState(t *testing.T) {
+	img := filepath.Join(".cache/testdata/insighttoolkit5-examples/usr/share/doc/insighttoolkit5-examples/examples/Data/KmeansTest_T1UCharRaw.nii.gz")
+	td.Need(t, img, "ITK T1 example")
+	dir := t.TempDir()
+	out := filepath.Join(dir, "seg.nii.gz")
+	state := filepath.Join(dir, "state.json")
+	base := []string{"--image", img, "--out", out, "--model", "testdata/tinymodel", "--device", "cpu", "--threads", "1",
+		"--plane", "coronal", "--state", state}
+	read := func() *segmentState {
+		t.Helper()
+		s, err := loadState(state)
+		if err != nil || s == nil {
+			t.Fatalf("state: %v %v", s, err)
+		}
+		return s
+	}
+	if err := runSegment(append(base, "--point", "64,60,30,+")); err != nil {
+		t.Fatal(err)
+	}
+	s1 := read()
+	if len(s1.Points) != 1 || s1.Slice != 30 || s1.Plane != "coronal" || s1.LowResSize == 0 {
+		t.Fatalf("first state: %v on %s %d, L %d", s1.Points, s1.Plane, s1.Slice, s1.LowResSize)
+	}
+	l1, err := s1.logits(state, s1.LowResSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runSegment(append(base, "--point", "50,62,30,-", "--box", "40,20,90,50,30")); err != nil {
+		t.Fatal(err)
+	}
+	s2 := read()
+	if len(s2.Points) != 2 || s2.Points[0] != "64,60,30,+" || s2.Box != "40,20,90,50,30" {
+		t.Fatalf("second state: %v, box %q", s2.Points, s2.Box)
+	}
+	l2, _ := s2.logits(state, s2.LowResSize)
+	same := true
+	for i := range l1 {
+		if l1[i] != l2[i] {
+			same = false
+			break
+		}
+	}
+	if same {
+		t.Error("a corrective click left the logits unchanged")
+	}
+	// Another slice, another image, another model, a broken file: refused, the file kept.
+	for name, args := range map[string][]string{
+		"other slice": append(base, "--point", "64,60,31,+"),
+		"other plane": append(append([]string{}, base...), "--plane", "axial", "--point", "64,60,30,+"),
+	} {
+		if err := runSegment(args); err == nil || !strings.Contains(err.Error(), "delete it") {
+			t.Errorf("%s: err = %v", name, err)
+		}
+	}
+	bad := *s2
+	bad.Model = "someone-else@9"
+	if err := saveState(state, &bad); err != nil {
+		t.Fatal(err)
+	}
+	if err := runSegment(append(base, "--point", "64,61,30,+")); err == nil || !strings.Contains(err.Error(), "someone-else@9") {
+		t.Errorf("model mismatch: err = %v", err)
+	}
+	if err := os.WriteFile(state, []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := runSegment(append(base, "--point", "64,61,30,+")); err == nil || !strings.Contains(err.Error(), state) {
+		t.Errorf("corrupt state: err = %v", err)
+	}
+}

@@ -10,7 +10,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import evaluate as E  # noqa: E402
-from medsa import model as M  # noqa: E402
+from medsa import load as L, model as M  # noqa: E402
 
 
 def main():
@@ -18,8 +18,7 @@ def main():
     sets = E.itk_t1(15) + E.nipype_seg(15) + E.invesalius_bone(15)
     for path in sys.argv[1:]:
         ck = torch.load(path, map_location="cpu")
-        m = M.MedSA(M.Config.from_dict(ck["config"]))
-        m.load_state_dict(ck["model"])
+        m = L.from_checkpoint(ck)
         m.eval()
         seg = E.ModelSeg(m)
         res = {}

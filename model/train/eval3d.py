@@ -11,14 +11,13 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import evaluate as E  # noqa: E402
-from medsa import model as M, prep, sources  # noqa: E402
+from medsa import load as L, model as M, prep, sources  # noqa: E402
 
 
 def main():
     torch.set_num_threads(2)
     ck = torch.load(sys.argv[1], map_location="cpu")
-    m = M.MedSA(M.Config.from_dict(ck["config"])).eval()
-    m.load_state_dict(ck["model"])
+    m = L.from_checkpoint(ck)
     vol, sp, masks = sources.inv3()
     bone = [mk for _, (mk, r) in masks.items() if r[0] > 100][0]
     win = (400.0, 1800.0)

@@ -18,7 +18,7 @@ from scipy import ndimage as ndi
 from skimage import filters, segmentation
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from medsa import model as M, prep, sources, store, synth  # noqa: E402
+from medsa import load as L, model as M, prep, sources, store, synth  # noqa: E402
 
 warnings.filterwarnings("ignore")
 
@@ -288,8 +288,7 @@ def main():
                 json.dump({"n_items": len(sets), "rows": [[k[0], v] for k, v in rows.items()]}, f)
     if not only_classical:
         ck = torch.load(args[0], map_location="cpu")
-        m = M.MedSA(M.Config.from_dict(ck["config"]))
-        m.load_state_dict(ck["model"])
+        m = L.from_checkpoint(ck)
         m.eval()
         meth = ModelSeg(m)
         for it in sets:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from medsa import model as M, prep, sources  # noqa: E402
+from medsa import load as L, model as M, prep, sources  # noqa: E402
 
 
 MODEL_NAME = "medsa-tiny"
@@ -109,8 +109,7 @@ def run_case(m, c, d, man=prep.DEFAULT):
 def main():
     torch.set_num_threads(2)
     ck = torch.load(sys.argv[1], map_location="cpu")
-    m = M.MedSA(M.Config.from_dict(ck["config"]))
-    m.load_state_dict(ck["model"])
+    m = L.from_checkpoint(ck)
     m.eval()
     man = prep.DEFAULT
     if len(sys.argv) > 3:  # a manifest.json whose preprocessing to use (converted official checkpoints)

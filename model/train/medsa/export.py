@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import model as M
+from . import load as LD, model as M, net as N
 
 OPSET = 17
 
@@ -139,10 +139,10 @@ MASKS_NOTE = ("decoder.onnx computes `masks` the way SAM's exporter does, with W
 
 def export_checkpoint(ckpt_path, outdir, name="medsa-tiny", version="1.0.0", depth_chunk=8):
     ck = torch.load(ckpt_path, map_location="cpu")
-    cfg = M.Config.from_dict(ck["config"])
-    m = M.MedSA(cfg)
-    m.load_state_dict(ck["model"])
-    m.eval()
+    m = LD.from_checkpoint(ck)
+    if isinstance(m, N.MedSA2):
+        return _export_conv2(m, ck, outdir, name, version, depth_chunk)
+    cfg = m.cfg
     files = export_onnx(m, outdir, depth_chunk)
     total = sum(p.numel() for p in m.parameters())
     base = set(M.base_param_names(m))
@@ -168,5 +168,36 @@ def export_checkpoint(ckpt_path, outdir, name="medsa-tiny", version="1.0.0", dep
                          {"total": total, "trainable": trainable, "base_frozen": frozen},
                          depth_chunk, {}, {"report": "model/train/REPORT.md", "seed": 0,
                                            "steps": ck.get("step", 0), "phase": ck.get("phase")},
+                         notes=MASKS_NOTE)
+    return m, man
+
+
+def conv2_architecture(cfg, depth_chunk):
+    w = cfg.widths
+    return (f"Med-SA 2.0 (medsa-conv, our design for training from scratch): convolutional encoder, stages "
+            f"{w[0]}/{w[1]}/{w[2]} ch at strides 2/4/8 (residual, BatchNorm), {cfg.attn_depth} attention blocks "
+            f"({w[3]} ch, {cfg.attn_heads} heads) at stride 16 carrying the Med-SA Space/MLP(s={cfg.mlp_adapter_scale})"
+            f"/Depth adapters (ratio {cfg.adapter_ratio}) and the SD-Trans depth branch (encoder3d, D={depth_chunk}); "
+            f"FPN to stride 4: {cfg.emb_dim} semantic channels at {cfg.grid}x{cfg.grid} + {cfg.fine} stride-2 channels "
+            f"packed space-to-depth ({cfg.emb_channels} embedding channels); prompts as dense maps rendered in-graph "
+            f"(click discs r={cfg.click_radius:g} px, Gaussians, filled box, previous logits) fused at stride 4; "
+            f"dilated context stage {list(cfg.dilations)} at stride 8 with HyP-Adpt ({cfg.hyp_layers} layers, "
+            f"h={cfg.hyp_hidden}) conditioned on SAM's sparse prompt embedding; stride-2 head guided by the fine "
+            f"channels; {len(cfg.output_tokens)} candidates + IoU head; low-res logits {cfg.low_res}x{cfg.low_res}")
+
+
+def _export_conv2(m, ck, outdir, name, version, depth_chunk):
+    cfg = m.cfg
+    files = export_onnx(m, outdir, depth_chunk)
+    total = sum(p.numel() for p in m.parameters())
+    trainable = sum(p.numel() for n, p in m.named_parameters()
+                    if (N.adapter_param(n) if ck.get("phase") == "adapt" else True))
+    man = write_manifest(m, outdir, files, name, version, conv2_architecture(cfg, depth_chunk),
+                         {"total": total, "trainable": trainable, "base_frozen": total - trainable
+                          if ck.get("phase") == "adapt" else 0,
+                          "adapters": sum(p.numel() for n, p in m.named_parameters() if N.adapter_param(n))},
+                         depth_chunk, {}, {"report": "model/train/REPORT.md", "seed": ck.get("args", {}).get("seed", 0),
+                                           "steps": ck.get("step", 0), "phase": ck.get("phase"),
+                                           "history": ck.get("history", [])},
                          notes=MASKS_NOTE)
     return m, man

@@ -1,0 +1,16 @@
+"""One loader for every checkpoint layout: Med-SA 1.x (model.py, ViT) and Med-SA 2.0 (net.py, "conv2")."""
+import torch
+
+from . import model as M, net
+
+
+def from_checkpoint(ck):
+    """A checkpoint dict (or path) -> the model in eval mode, weights loaded."""
+    if isinstance(ck, str):
+        ck = torch.load(ck, map_location="cpu")
+    if ck.get("arch") == net.ARCH or ck["config"].get("arch") == net.ARCH:
+        m = net.MedSA2(net.Config.from_dict(ck["config"]))
+    else:
+        m = M.MedSA(M.Config.from_dict(ck["config"]))
+    m.load_state_dict(ck["model"])
+    return m.eval()

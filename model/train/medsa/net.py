@@ -1,0 +1,392 @@
+"""Med-SA 2.0 ("medsa-conv"): a Medical SAM Adapter built to learn from scratch.
+
+Why a new design (issue 10, calibration.md): a small ViT SAM trained with no teacher did not generalise; what
+does train from scratch are convolutional networks that receive the prompts as dense maps aligned with the
+image (RITM, ScribblePrompt, nnInteractive). So:
+
+- Image encoder (once per slice): convolutional stages at strides 2/4/8, attention blocks only at stride 16
+  (as TinyViT/MobileSAM), where the Med-SA adapters live: Space_Adapter after attention, MLP_Adapter parallel
+  to the MLP (x s), and SD-Trans's depth branch (the block's attention across the D slices of a chunk, a
+  learned depth position, Depth_Adapter). An FPN brings stride 16/8 back to stride 4. The embedding is
+  [1, emb_dim + 4*fine, S/4, S/4]: emb_dim semantic channels at stride 4 plus `fine` stride-2 channels packed
+  space-to-depth, so SAM's decoder contract (one `image_embeddings` tensor) is kept.
+- Prompts early and dense: clicks as soft discs (radius `click_radius` px) and wide Gaussians, the box as a
+  filled map, the previous logits (mask_input) and has_mask_input, rendered inside the decoder graph from SAM's
+  inputs and fused with the stride-4 features at the start of the decoder. SAM's sparse prompt tokens (random
+  Fourier PE + label embeddings) give the prompt embedding that conditions HyP-Adpt.
+- Mask decoder: stride 8 context stage of dilated residual convs with a global-context term, HyP-Adpt (paper
+  eqs. 1-2: prompt embedding -> generated h x h weights on down-projected features, ReLU(LayerNorm(e W)),
+  3 layers) between them; back up to stride 4, then to stride 2 guided by the packed fine features; 3 mask
+  candidates + IoU head; low-res logits at the full canvas size S (bilinear x2 from stride 2).
+
+Every size derives from the tensors, so the same weights run at 128 px (training) and 256 px (the app).
+Our own code, written from the papers named above.
+"""
+import math
+from dataclasses import asdict, dataclass
+from typing import Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .model import Adapter, MLPBlock, PositionEmbeddingRandom
+
+ARCH = "conv2"
+
+
+@dataclass
+class Config:
+    arch: str = ARCH
+    img_size: int = 256
+    widths: Tuple[int, ...] = (24, 48, 96, 160)  # strides 2, 4, 8, 16
+    blocks: Tuple[int, ...] = (1, 2, 2)  # residual blocks at strides 2, 4, 8
+    attn_depth: int = 2
+    attn_heads: int = 4
+    mlp_ratio: float = 3.0
+    emb_dim: int = 64  # semantic channels at stride 4
+    fine: int = 8  # stride-2 channels, packed into 4*fine embedding channels
+    adapters: bool = True
+    adapter_ratio: float = 0.25
+    mlp_adapter_scale: float = 0.05
+    depth_max: int = 8
+    dec_dim: int = 48  # decoder width at stride 4
+    ctx_dim: int = 80  # decoder width at stride 8
+    dilations: Tuple[int, ...] = (1, 2, 4, 8)
+    prompt_dim: int = 64
+    hyp_hidden: int = 16
+    hyp_mlp: int = 64
+    hyp_layers: int = 3
+    num_masks: int = 3
+    output_tokens: Tuple[int, ...] = (0, 1, 2)
+    click_radius: float = 5.0  # px of the model canvas (RITM / nnInteractive: discs of radius 3-5 px)
+    click_sigma: float = 24.0  # wide Gaussian of each click (context)
+    head_dim: int = 16  # channels at stride 2
+
+    @property
+    def grid(self):
+        return self.img_size // 4
+
+    @property
+    def low_res(self):
+        return self.img_size
+
+    @property
+    def emb_channels(self):
+        return self.emb_dim + 4 * self.fine
+
+    def to_dict(self):
+        d = asdict(self)
+        for k in ("widths", "blocks", "dilations", "output_tokens"):
+            d[k] = list(d[k])
+        return d
+
+    @staticmethod
+    def from_dict(d):
+        d = dict(d)
+        for k in ("widths", "blocks", "dilations", "output_tokens"):
+            if k in d:
+                d[k] = tuple(d[k])
+        return Config(**d)
+
+
+def conv_bn(ci, co, k=3, s=1, d=1, act=True):
+    layers = [nn.Conv2d(ci, co, k, s, padding=d * (k // 2), dilation=d, bias=False), nn.BatchNorm2d(co)]
+    if act:
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class ResBlock(nn.Module):
+    """conv-BN-GELU-conv-BN + skip, GELU (the second BN starts at zero: the block starts as identity)."""
+
+    def __init__(self, c, d=1):
+        super().__init__()
+        self.a = conv_bn(c, c, 3, 1, d)
+        self.b = conv_bn(c, c, 3, 1, d, act=False)
+        nn.init.zeros_(self.b[1].weight)
+
+    def forward(self, x):
+        return F.relu(x + self.b(self.a(x)))
+
+
+class Attention(nn.Module):
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):  # [B, N, C]
+        B, N, C = x.shape
+        qkv = self.qkv(x).reshape(B, N, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        a = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(C // self.heads))
+        o = a.softmax(-1) @ v
+        return self.proj(o.transpose(1, 2).reshape(B, N, C))
+
+
+class Block(nn.Module):
+    """Transformer block at stride 16 with Med-SA's adapters and SD-Trans's depth branch (see model.Block)."""
+
+    def __init__(self, cfg: Config, dim):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = Attention(dim, cfg.attn_heads)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = MLPBlock(dim, int(dim * cfg.mlp_ratio))
+        self.adapters = cfg.adapters
+        self.s = cfg.mlp_adapter_scale
+        if cfg.adapters:
+            self.Space_Adapter = Adapter(dim, cfg.adapter_ratio, skip=True)
+            self.MLP_Adapter = Adapter(dim, cfg.adapter_ratio, skip=False)
+            self.Depth_Adapter = Adapter(dim, cfg.adapter_ratio, skip=False)
+            self.depth_pos_embed = nn.Parameter(torch.randn(cfg.depth_max, dim) * 0.02)
+
+    def forward(self, x, depth: bool = False):  # x [B, N, C]
+        shortcut = x
+        x = self.norm1(x.float())
+        xd = None
+        if depth and self.adapters and x.shape[0] > 1:
+            D, N, C = x.shape
+            t = x.transpose(0, 1) + self.depth_pos_embed[:D].view(1, D, C)  # [N, D, C]
+            xd = self.Depth_Adapter(self.attn(t)).transpose(0, 1)
+        x = self.attn(x)
+        if self.adapters:
+            x = self.Space_Adapter(x)
+        if xd is not None:
+            x = x + xd
+        x = shortcut + x
+        n = self.norm2(x.float())
+        if self.adapters:
+            return x + self.mlp(n) + self.s * self.MLP_Adapter(n)
+        return x + self.mlp(n)
+
+
+def space_to_depth2(x):
+    B, C, H, W = x.shape
+    return x.reshape(B, C, H // 2, 2, W // 2, 2).permute(0, 1, 3, 5, 2, 4).reshape(B, C * 4, H // 2, W // 2)
+
+
+def depth_to_space2(x):
+    B, C4, h, w = x.shape
+    C = C4 // 4
+    return x.reshape(B, C, 2, 2, h, w).permute(0, 1, 4, 2, 5, 3).reshape(B, C, h * 2, w * 2)
+
+
+def up2(x):
+    return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+
+
+class ImageEncoder(nn.Module):
+    def __init__(self, cfg: Config):
+        super().__init__()
+        self.cfg = cfg
+        w0, w1, w2, w3 = cfg.widths
+        e = cfg.emb_dim
+        self.stem = nn.Sequential(conv_bn(3, w0, 3, 2), *[ResBlock(w0) for _ in range(cfg.blocks[0])])
+        self.stage4 = nn.Sequential(conv_bn(w0, w1, 3, 2), *[ResBlock(w1) for _ in range(cfg.blocks[1])])
+        self.stage8 = nn.Sequential(conv_bn(w1, w2, 3, 2), *[ResBlock(w2) for _ in range(cfg.blocks[2])])
+        self.down16 = conv_bn(w2, w3, 3, 2)
+        self.pos = nn.Conv2d(w3, w3, 3, 1, 1, groups=w3)  # conditional position (depthwise), size-free
+        self.blocks = nn.ModuleList([Block(cfg, w3) for _ in range(cfg.attn_depth)])
+        self.norm16 = nn.LayerNorm(w3, eps=1e-6)
+        self.lat16 = nn.Conv2d(w3, e, 1)
+        self.lat8 = nn.Conv2d(w2, e, 1)
+        self.lat4 = nn.Conv2d(w1, e, 1)
+        self.smooth8 = conv_bn(e, e, 3)
+        self.smooth4 = conv_bn(e, e, 3)
+        self.fine = nn.Conv2d(w0, cfg.fine, 1)
+
+    def forward(self, x, depth: bool = False):
+        f2 = self.stem(x)
+        f4 = self.stage4(f2)
+        f8 = self.stage8(f4)
+        t = self.down16(f8)
+        t = t + self.pos(t)
+        B, C, h, w = t.shape
+        s = t.flatten(2).transpose(1, 2)
+        for b in self.blocks:
+            s = b(s, depth)
+        t = self.norm16(s.float()).transpose(1, 2).reshape(B, C, h, w)
+        p = self.lat16(t)
+        p = self.smooth8(self.lat8(f8) + up2(p))
+        p = self.smooth4(self.lat4(f4) + up2(p))
+        return torch.cat([p, space_to_depth2(self.fine(f2))], 1)
+
+
+class HyPAdapter(nn.Module):
+    """HyP-Adpt (paper eqs. 1-2) on feature maps: e = GELU(D_fc1(x)) per pixel; for each layer an MLP maps the
+    prompt embedding to W in R^{h x h}; e <- ReLU(LayerNorm(e W)); D_fc2 back, with skip. Each generated W
+    starts at the identity and D_fc2 at zero, so the block starts as identity."""
+
+    def __init__(self, dim, prompt_dim, hidden=16, mlp_hidden=64, layers=3):
+        super().__init__()
+        self.h = hidden
+        self.D_fc1 = nn.Conv2d(dim, hidden, 1)
+        self.D_fc2 = nn.Conv2d(hidden, dim, 1)
+        nn.init.zeros_(self.D_fc2.weight)
+        nn.init.zeros_(self.D_fc2.bias)
+        self.hyper = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        for _ in range(layers):
+            m = nn.Sequential(nn.Linear(prompt_dim, mlp_hidden), nn.ReLU(), nn.Linear(mlp_hidden, hidden * hidden))
+            nn.init.normal_(m[2].weight, std=1e-3)
+            with torch.no_grad():
+                m[2].bias.copy_(torch.eye(hidden).flatten())
+            self.hyper.append(m)
+            self.norms.append(nn.LayerNorm(hidden))
+
+    def forward(self, x, e_prompt):
+        B, _, H, W = x.shape
+        e = F.relu(self.D_fc1(x)).flatten(2).transpose(1, 2)  # [B, HW, h]
+        for m, n in zip(self.hyper, self.norms):
+            w = m(e_prompt).view(B, self.h, self.h)
+            e = F.relu(n((e @ w).float()))
+        return x + self.D_fc2(e.transpose(1, 2).reshape(B, self.h, H, W))
+
+
+class PromptEncoder(nn.Module):
+    """SAM's sparse point embedding (for HyP-Adpt's prompt embedding) + dense prompt maps at stride 4."""
+
+    N_MAPS = 7
+
+    def __init__(self, cfg: Config):
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.prompt_dim
+        self.pe_layer = PositionEmbeddingRandom(d // 2)
+        self.point_embeddings = nn.ModuleList([nn.Embedding(1, d) for _ in range(4)])
+        self.not_a_point_embed = nn.Embedding(1, d)
+        self.no_mask_embed = nn.Embedding(1, d)
+        self.mask_embed = nn.Embedding(1, d)
+
+    def embed(self, coords, labels, has_mask_input, S: float):
+        """Prompt embedding [B, d]: mean of SAM's point tokens over real points (+ a mask-input token)."""
+        c = (coords + 0.5) / S
+        pe = self.pe_layer._pe_encoding(c)
+        lab = labels.unsqueeze(-1)
+        pe = pe * (lab != -1)
+        for i in range(4):
+            pe = pe + self.point_embeddings[i].weight * (lab == i)
+        real = (labels != -1).float().unsqueeze(-1)
+        hm = has_mask_input.reshape(-1, 1)
+        tok = hm * self.mask_embed.weight + (1 - hm) * self.no_mask_embed.weight
+        return ((pe * real).sum(1) + tok) / (real.sum(1) + 1.0)
+
+    def maps(self, coords, labels, mask_input, has_mask_input, G: int, S: float):
+        """[B, 7, G, G]: + disc, - disc, + Gaussian, - Gaussian, box, previous logits (scaled), has-mask."""
+        cfg = self.cfg
+        f = S / G
+        cell = (torch.arange(G, dtype=torch.float32, device=coords.device) + 0.5) * f
+        gx = cell.view(1, 1, 1, G)
+        gy = cell.view(1, 1, G, 1)
+        px = coords[..., 0].unsqueeze(-1).unsqueeze(-1)
+        py = coords[..., 1].unsqueeze(-1).unsqueeze(-1)
+        d2 = (gx - px) ** 2 + (gy - py) ** 2  # [B, N, G, G]
+        lab = labels.unsqueeze(-1).unsqueeze(-1)
+        pos = (lab == 1).float()
+        neg = (lab == 0).float()
+        disc = torch.sigmoid((cfg.click_radius - torch.sqrt(d2 + 1e-6)) / (0.5 * f))
+        gau = torch.exp(d2 * (-0.5 / (cfg.click_sigma ** 2)))
+        tl = (labels == 2).float().unsqueeze(-1)
+        br = (labels == 3).float().unsqueeze(-1)
+        has_box = (labels == 2).float().sum(dim=1).clamp(max=1.0).view(-1, 1, 1)
+        p0 = (coords * tl).sum(dim=1)
+        p1 = (coords * br).sum(dim=1)
+        t = 0.5 * f
+        bx = torch.sigmoid((gx[0] - p0[:, 0].view(-1, 1, 1)) / t) * torch.sigmoid((p1[:, 0].view(-1, 1, 1) - gx[0]) / t)
+        by = torch.sigmoid((gy[0] - p0[:, 1].view(-1, 1, 1)) / t) * torch.sigmoid((p1[:, 1].view(-1, 1, 1) - gy[0]) / t)
+        box = bx * by * has_box
+        hm = has_mask_input.reshape(-1, 1, 1, 1)
+        k = int(mask_input.shape[-1]) // int(G)
+        prev = F.avg_pool2d(mask_input, k, k) if k > 1 else mask_input
+        prev = torch.tanh(prev * 0.25) * hm
+        return torch.cat([(disc * pos).amax(1, keepdim=True), (disc * neg).amax(1, keepdim=True),
+                          (gau * pos).amax(1, keepdim=True), (gau * neg).amax(1, keepdim=True),
+                          box[:, None], prev, hm.expand(-1, 1, G, G)], 1)
+
+
+class MaskDecoder(nn.Module):
+    def __init__(self, cfg: Config):
+        super().__init__()
+        self.cfg = cfg
+        e, dd, cd, hd = cfg.emb_dim, cfg.dec_dim, cfg.ctx_dim, cfg.head_dim
+        n = PromptEncoder.N_MAPS
+        self.map_conv = nn.Sequential(nn.Conv2d(n, 16, 3, 1, 1), nn.ReLU(inplace=True))
+        self.fuse = conv_bn(e + 16 + n, dd, 1)
+        self.down = conv_bn(dd, cd, 3, 2)
+        self.ctx = nn.ModuleList([conv_bn(cd, cd, 3, 1, d) for d in cfg.dilations])
+        self.glob = nn.Linear(cd, cd)
+        nn.init.zeros_(self.glob.weight)
+        nn.init.zeros_(self.glob.bias)
+        self.hyp = nn.ModuleList([HyPAdapter(cd, cfg.prompt_dim, cfg.hyp_hidden, cfg.hyp_mlp, cfg.hyp_layers)
+                                  for _ in range(2)])
+        self.up4 = conv_bn(cd + dd, dd, 3)
+        self.to_head = conv_bn(dd, hd, 1)
+        self.head = nn.Sequential(conv_bn(hd + cfg.fine, hd, 3), nn.Conv2d(hd, cfg.num_masks, 1))
+        self.iou_head = nn.Sequential(nn.Linear(2 * cd + cfg.prompt_dim, 128), nn.GELU(), nn.Linear(128, cfg.num_masks))
+
+    def forward(self, emb, maps, e_prompt):
+        cfg = self.cfg
+        sem, fine = emb[:, :cfg.emb_dim], emb[:, cfg.emb_dim:]
+        a = self.fuse(torch.cat([sem, self.map_conv(maps), maps], 1))  # stride 4
+        x = self.down(a)  # stride 8
+        for i, c in enumerate(self.ctx):
+            x = x + c(x)
+            if i == 0:
+                x = x + self.glob(x.mean((2, 3))).unsqueeze(-1).unsqueeze(-1)
+            if i in (1, len(self.ctx) - 1):
+                x = self.hyp[0 if i == 1 else 1](x, e_prompt)
+        pooled = torch.cat([x.mean((2, 3)), x.amax((2, 3)), e_prompt], 1)
+        iou = self.iou_head(pooled)
+        b = self.up4(torch.cat([up2(x), a], 1))  # stride 4
+        h = up2(self.to_head(b))  # stride 2
+        m = self.head(torch.cat([h, depth_to_space2(fine)], 1))
+        return up2(m), iou  # full canvas
+
+
+class MedSA2(nn.Module):
+    def __init__(self, cfg: Config):
+        super().__init__()
+        self.cfg = cfg
+        self.image_encoder = ImageEncoder(cfg)
+        self.prompt_encoder = PromptEncoder(cfg)
+        self.mask_decoder = MaskDecoder(cfg)
+
+    def decode(self, emb, coords, labels, mask_input, has_mask_input):
+        """SAM's decoder inputs -> (low-res logits [B, M, 4G, 4G], predicted IoU [B, M]); the canvas size is
+        4x the embedding grid."""
+        G = int(emb.shape[-1])
+        S = float(4 * G)
+        e = self.prompt_encoder.embed(coords, labels, has_mask_input, S)
+        maps = self.prompt_encoder.maps(coords, labels, mask_input, has_mask_input, G, S)
+        masks, iou = self.mask_decoder(emb, maps, e)
+        sel = list(self.cfg.output_tokens)
+        if sel != list(range(masks.shape[1])):
+            masks, iou = masks[:, sel], iou[:, sel]
+        return masks, iou
+
+
+def adapter_param(name):
+    """Med-SA's specialisation parameters: encoder adapters, depth positions, HyP-Adpt."""
+    return any(k in name for k in ("_Adapter.", "depth_pos_embed", "mask_decoder.hyp."))
+
+
+def set_phase(model, phase, extra_trainable=()):
+    """'base': everything but the adapters; 'adapt': base frozen (BatchNorm statistics too), adapters and
+    HyP-Adpt (+ extra prefixes) trained; 'joint': everything."""
+    for n, p in model.named_parameters():
+        if phase == "base":
+            p.requires_grad = not adapter_param(n)
+        elif phase == "adapt":
+            p.requires_grad = adapter_param(n) or any(n.startswith(e) for e in extra_trainable)
+        else:
+            p.requires_grad = True
+
+
+def freeze_bn(model, extra_trainable=()):
+    """Frozen base in phase 'adapt': BatchNorm layers keep their running statistics."""
+    for n, m in model.named_modules():
+        if isinstance(m, nn.BatchNorm2d) and not any(n.startswith(e) for e in extra_trainable):
+            m.eval()

@@ -1,0 +1,345 @@
+"""Train Med-SA 2.0 (medsa/net.py) on the procedural data engine (medsa/dataengine.py). Resumable: a checkpoint
+holds weights, optimiser, schedule position and the data engine's generator state, written every --ckpt-every
+minutes and at the end, so a run continues across sessions and machines (`--resume`).
+
+Phases: base (everything but adapters and HyP-Adpt), adapt (base frozen incl. BatchNorm statistics; encoder
+adapters, depth positions and HyP-Adpt trained), joint (all). Interaction: each sample gets 0-6 rounds of
+corrective clicks made without gradient (the larger error type, deepest cell, previous logits fed back), then one
+round with gradient; a single click without corrections is scored as the best of the 3 candidates (SAM's
+multimask loss); the IoU head learns the true IoU. Compute: bf16 autocast + channels_last on the CPU (AMX).
+
+Usage: train2.py --out runs/v2/base --phase base --steps 6000 --minutes 60 [--resume] [--init CKPT] [--size 128]
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from medsa import dataengine as DE, net  # noqa: E402
+
+
+# ---------------------------------------------------------------------------------------------- prompts
+def erode(m):
+    """3x3 erosion of bool [B,H,W]; outside counts as background."""
+    h = m.clone()
+    h[:, :, 1:] &= m[:, :, :-1]
+    h[:, :, :-1] &= m[:, :, 1:]
+    h[:, :, 0] = False
+    h[:, :, -1] = False
+    v = h.clone()
+    v[:, 1:] &= h[:, :-1]
+    v[:, :-1] &= h[:, 1:]
+    v[:, 0] = False
+    v[:, -1] = False
+    return v
+
+
+def depth_map(m, max_depth=16):
+    d = torch.zeros(m.shape, dtype=torch.float32, device=m.device)
+    cur = m
+    for _ in range(max_depth):
+        if not cur.any():
+            break
+        d += cur.float()
+        cur = erode(cur)
+    return d
+
+
+def sample_cells(w, gen):
+    """One cell per row of weights w [B,H,W] -> (x, y) float [B,2] at the cell centre + jitter."""
+    B, H, W = w.shape
+    k = torch.multinomial(w.flatten(1) + 1e-12, 1, generator=gen)[:, 0]
+    r = torch.div(k, W, rounding_mode="floor").float()
+    c = (k % W).float()
+    j = torch.rand(B, 2, generator=gen, device=w.device) - 0.5
+    return torch.stack([c + 0.5 + j[:, 0] * 0.8, r + 0.5 + j[:, 1] * 0.8], 1)
+
+
+def interior_click(tgt, gen, deep_frac=0.5):
+    """A positive click inside each target: among the deepest cells (>= 0.5 of max erosion depth) for a
+    share of samples (how people and the evaluation click), anywhere inside for the rest."""
+    d = depth_map(tgt)
+    dmax = d.flatten(1).max(1).values.view(-1, 1, 1)
+    deep = (d >= 0.5 * dmax) & tgt
+    use_deep = torch.rand(tgt.shape[0], generator=gen, device=tgt.device) < deep_frac
+    w = torch.where(use_deep.view(-1, 1, 1), deep, tgt).float()
+    return sample_cells(w, gen)
+
+
+def bbox(tgt, gen, S):
+    """Box corners [B,2,2] ((x0,y0),(x1,y1)): tight (60 %) or jittered by up to 10 % of the size + 3 px."""
+    B, H, W = tgt.shape
+    rows, cols = tgt.any(2), tgt.any(1)
+    ar_r = torch.arange(H, device=tgt.device).float()
+    ar_c = torch.arange(W, device=tgt.device).float()
+    big = 1e9
+    y0 = torch.where(rows, ar_r, torch.full_like(ar_r, big)).min(1).values
+    y1 = torch.where(rows, ar_r, torch.full_like(ar_r, -big)).max(1).values + 1
+    x0 = torch.where(cols, ar_c, torch.full_like(ar_c, big)).min(1).values
+    x1 = torch.where(cols, ar_c, torch.full_like(ar_c, -big)).max(1).values + 1
+    b = torch.stack([x0, y0, x1, y1], 1)
+    size = torch.stack([x1 - x0, y1 - y0, x1 - x0, y1 - y0], 1)
+    tight = torch.rand(B, 1, generator=gen, device=tgt.device) < 0.6
+    amp = torch.where(tight, torch.full_like(size, 1.0), 0.1 * size + 3.0)
+    jit = (torch.rand(B, 4, generator=gen, device=tgt.device) * 2 - 1) * amp
+    b = (b + jit).clamp(0, S)
+    x0, y0, x1, y1 = b.unbind(1)
+    x0, x1 = torch.minimum(x0, x1 - 1), torch.maximum(x1, x0 + 1)
+    y0, y1 = torch.minimum(y0, y1 - 1), torch.maximum(y1, y0 + 1)
+    return torch.stack([torch.stack([x0, y0], 1), torch.stack([x1, y1], 1)], 1)
+
+
+def error_click(pred, tgt, valid, gen):
+    """Corrective click per sample in the larger error type (missed -> positive, spilled -> negative), at a
+    random cell among the deepest (>= 0.7 of the maximal erosion depth). Returns coords [B,2], labels [B]
+    (-1 where the prediction is exact)."""
+    fn = tgt & ~pred & valid
+    fp = pred & ~tgt & valid
+    use_fn = fn.flatten(1).sum(1) >= fp.flatten(1).sum(1)
+    err = torch.where(use_fn.view(-1, 1, 1), fn, fp)
+    d = depth_map(err, 24)
+    dmax = d.flatten(1).max(1).values
+    cand = (d >= 0.7 * dmax.view(-1, 1, 1)) & (d > 0)
+    xy = sample_cells(cand.float(), gen)
+    lab = torch.where(use_fn, torch.ones_like(dmax), torch.zeros_like(dmax))
+    lab = torch.where(dmax > 0, lab, torch.full_like(dmax, -1.0))
+    return xy, lab
+
+
+def initial_prompts(tgt, valid, gen, S, p_click=0.45, p_box=0.35):
+    """Per-sample first prompt: 1 click, a box, or 2-3 clicks (positive inside, negative near the target).
+    Returns coords [B,5,2], labels [B,5] (-1 = padding, as SAM's ONNX input) and `single` [B] bool."""
+    B = tgt.shape[0]
+    dev = tgt.device
+    u = torch.rand(B, generator=gen, device=dev)
+    mode = torch.where(u < p_click, 0, torch.where(u < p_click + p_box, 1, 2))
+    co = torch.zeros(B, 5, 2, device=dev)
+    lb = torch.full((B, 5), -1.0, device=dev)
+    box = bbox(tgt, gen, S)
+    is_box = mode == 1
+    co[:, 0:2] = torch.where(is_box.view(B, 1, 1), box, co[:, 0:2])
+    lb[:, 0] = torch.where(is_box, 2.0, -1.0)
+    lb[:, 1] = torch.where(is_box, 3.0, -1.0)
+    c1 = interior_click(tgt, gen)
+    co[:, 2] = c1
+    lb[:, 2] = torch.where(is_box, -1.0, 1.0)
+    multi = mode == 2
+    ring = DE.Engine.dilate(DE.Engine.dilate(DE.Engine.dilate(DE.Engine.dilate(tgt)))) & ~tgt & valid
+    for k in (3, 4):
+        pos = torch.rand(B, generator=gen, device=dev) < 0.6
+        pp = sample_cells(tgt.float(), gen)
+        pn = sample_cells(torch.where(ring.flatten(1).any(1).view(B, 1, 1), ring, tgt).float(), gen)
+        use = multi & ((k == 3) | (torch.rand(B, generator=gen, device=dev) < 0.5))
+        co[:, k] = torch.where(pos.view(B, 1), pp, pn)
+        lb[:, k] = torch.where(use, torch.where(pos, 1.0, 0.0), -1.0)
+    return co, lb, mode == 0
+
+
+# ---------------------------------------------------------------------------------------------- loss
+def seg_loss(logits, tgt, valid):
+    """BCE + soft Dice per (sample, candidate) [B,M], inside the valid canvas."""
+    t = tgt[:, None].expand_as(logits)
+    v = valid[:, None].float()
+    bce = (F.binary_cross_entropy_with_logits(logits, t, reduction="none") * v).sum((2, 3)) / v.sum((2, 3))
+    p = torch.sigmoid(logits) * v
+    dice = 1 - (2 * (p * t).sum((2, 3)) + 1) / (p.sum((2, 3)) + t.sum((2, 3)) + 1)
+    return bce + dice
+
+
+def iou_of(logits, tgt):
+    pr = logits > 0
+    t = tgt[:, None] > 0.5
+    return (pr & t).flatten(2).sum(2).float() / (pr | t).flatten(2).sum(2).float().clamp(min=1)
+
+
+def rounds_dist(gen, dev):
+    """Number of corrective rounds without gradient before the scored round: 0 (40 %), 1-6."""
+    p = torch.tensor([0.40, 0.15, 0.12, 0.10, 0.09, 0.07, 0.07], device=dev)
+    return int(torch.multinomial(p, 1, generator=gen).item())
+
+
+def step(model, x, tgt, valid, gen, bf16=True):
+    B, _, S, _ = x.shape
+    tb = tgt > 0.5
+    co, lb, single = initial_prompts(tb, valid, gen, S)
+    R = rounds_dist(gen, x.device)
+    ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else torch.autocast("cpu", enabled=False)
+    with ctx:
+        emb = model.image_encoder(x)
+    mask_in = torch.zeros(B, 1, S, S, device=x.device)
+    has = torch.zeros(B, device=x.device)
+    if R:
+        with torch.no_grad(), ctx:
+            e0 = emb.detach()
+            for r in range(R):
+                lg, iou = model.decode(e0, co, lb, mask_in, has)
+                lg = lg.float()
+                # the app takes the candidate its IoU head ranks first; half the time the truly best one
+                ti = iou_of(lg, tgt)
+                pick = torch.where(torch.rand(B, generator=gen, device=x.device) < 0.5, iou.float().argmax(1),
+                                   ti.argmax(1))
+                prev = lg[torch.arange(B), pick]
+                feed = (torch.rand(B, generator=gen, device=x.device) < 0.9).float()
+                mask_in = (prev * feed.view(B, 1, 1))[:, None]
+                has = feed
+                pt, l = error_click(prev > 0, tb, valid, gen)
+                co = torch.cat([co, pt[:, None]], 1)
+                lb = torch.cat([lb, l[:, None]], 1)
+        single = single & False
+    with ctx:
+        lg, iou = model.decode(emb, co, lb, mask_in, has)
+    lg, iou = lg.float(), iou.float()
+    per = seg_loss(lg, tgt, valid)
+    sl = torch.where(single, per.min(1).values, per.mean(1))
+    ti = iou_of(lg.detach(), tgt)
+    il = ((iou - ti) ** 2).mean(1)
+    loss = (sl + il).mean()
+    return loss, {"loss": float(loss.detach()), "iou_best": float(ti.max(1).values.mean()), "rounds": R,
+                  "single": float(single.float().mean())}
+
+
+# ---------------------------------------------------------------------------------------------- checkpoints
+def save(path, model, opt, stepn, args, eng, extra):
+    tmp = path + ".tmp"
+    torch.save({"arch": net.ARCH, "config": model.cfg.to_dict(), "model": model.state_dict(),
+                "opt": opt.state_dict(), "step": stepn, "phase": args.phase, "args": vars(args),
+                "engine_rng": eng.g.get_state(), "torch_rng": torch.get_rng_state(), **extra}, tmp)
+    os.replace(tmp, path)
+
+
+class Prefetch:
+    """Batches from the data engine built in a worker process (one thread) while the main process trains: on
+    2 cores this hides most of the generation time. The worker's engine is seeded from the step it starts at,
+    so a resumed run continues with new, reproducible data."""
+
+    def __init__(self, eng_args, B, seed, depth=3):
+        import torch.multiprocessing as mp
+        ctx = mp.get_context("fork")
+        self.q = ctx.Queue(maxsize=depth)
+        self.p = ctx.Process(target=self._work, args=(eng_args, B, seed), daemon=True)
+        self.p.start()
+
+    def _work(self, eng_args, B, seed):
+        torch.set_num_threads(1)
+        size, dev, real, frac = eng_args
+        eng = DE.Engine(size, dev, seed, real, frac)
+        while True:
+            self.q.put(eng.batch(B))
+
+    def get(self):
+        return self.q.get()
+
+
+def lr_at(s, total, base, warm=200):
+    if s < warm:
+        return base * (s + 1) / warm
+    p = min(1.0, (s - warm) / max(1, total - warm))
+    return base * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--phase", default="base", choices=["base", "adapt", "joint"])
+    ap.add_argument("--init", default="")
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--minutes", type=float, default=60)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--real-frac", type=float, default=0.35)
+    ap.add_argument("--ckpt-every", type=float, default=5.0, help="minutes")
+    ap.add_argument("--fp32", action="store_true")
+    ap.add_argument("--config", default="{}")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--tiny", action="store_true", help="tiny real pool (smoke tests)")
+    ap.add_argument("--workers", type=int, default=1, help="data engine worker processes (0 = inline)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    ck_path = os.path.join(args.out, "ckpt.pt")
+    resume = args.resume and os.path.exists(ck_path)
+    ck = torch.load(ck_path, map_location="cpu") if resume else (
+        torch.load(args.init, map_location="cpu") if args.init else None)
+    cfg = net.Config.from_dict(ck["config"]) if ck else net.Config.from_dict(json.loads(args.config))
+    model = net.MedSA2(cfg)
+    if ck:
+        model.load_state_dict(ck["model"])
+    net.set_phase(model, args.phase)
+    model = model.to(memory_format=torch.channels_last)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+    here = os.path.dirname(os.path.abspath(__file__))
+    real = None
+    if args.real_frac > 0:
+        real = DE.load_real_pool(args.size, os.path.join(here, "data", f"real_pool{args.size}{'_tiny' if args.tiny else ''}.npy"),
+                                 tiny=args.tiny)
+    eng = DE.Engine(args.size, args.device, args.seed * 7919 + 17, real, args.real_frac)
+    gen = torch.Generator()
+    gen.manual_seed(args.seed * 31 + 5)
+    s0 = 0
+    if resume:
+        opt.load_state_dict(ck["opt"])
+        s0 = ck["step"]
+        eng.g.set_state(ck["engine_rng"])
+        torch.set_rng_state(ck["torch_rng"])
+        gen.manual_seed(args.seed * 31 + 5 + s0)
+    pre = Prefetch((args.size, args.device, real, args.real_frac), args.batch, args.seed * 7919 + 17 + 1000003 * s0) \
+        if args.workers > 0 else None
+    log = open(os.path.join(args.out, "log.jsonl"), "a")
+    tot, tr = sum(p.numel() for p in model.parameters()), sum(p.numel() for p in params)
+    print(f"phase {args.phase} step {s0}/{args.steps} params {tot} trainable {tr} size {args.size} "
+          f"batch {args.batch} {'fp32' if args.fp32 else 'bf16'}", flush=True)
+    t0 = time.time()
+    last_ck = t0
+    model.train()
+    if args.phase == "adapt":
+        net.freeze_bn(model)
+    s = s0
+    acc = {"loss": 0.0, "iou_best": 0.0, "n": 0, "gen_s": 0.0}
+    while s < args.steps and time.time() - t0 < args.minutes * 60:
+        tg = time.time()
+        x, tgt, valid = pre.get() if pre else eng.batch(args.batch)
+        acc["gen_s"] += time.time() - tg
+        x = x.contiguous(memory_format=torch.channels_last)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(s, args.steps, args.lr)
+        loss, st = step(model, x, tgt, valid, gen, not args.fp32)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        s += 1
+        acc["loss"] += st["loss"]
+        acc["iou_best"] += st["iou_best"]
+        acc["n"] += 1
+        if s % 25 == 0:
+            el = time.time() - t0
+            rec = {"step": s, "loss": acc["loss"] / acc["n"], "iou_best": acc["iou_best"] / acc["n"],
+                   "lr": lr_at(s, args.steps, args.lr), "elapsed_s": round(el, 1),
+                   "samples_per_s": round(acc["n"] * args.batch / max(1e-6, el - acc.get("t_last", 0.0)), 2),
+                   "gen_frac": round(acc["gen_s"] / max(1e-6, el - acc.get("t_last", 0.0)), 3)}
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            print(json.dumps(rec), flush=True)
+            acc = {"loss": 0.0, "iou_best": 0.0, "n": 0, "gen_s": 0.0, "t_last": el}
+        if time.time() - last_ck > args.ckpt_every * 60:
+            save(ck_path, model, opt, s, args, eng, {})
+            last_ck = time.time()
+    save(ck_path, model, opt, s, args, eng, {})
+    print(f"saved {ck_path} at step {s}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
