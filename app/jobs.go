@@ -158,6 +158,9 @@ func (u *UI) segment(d *doc, k interaction.SliceKey) {
 	if p.Box != nil {
 		mp.Box = &model.Box{U0: p.Box.U0, V0: p.Box.V0, U1: p.Box.U1, V1: p.Box.V1}
 	}
+	if f := d.sess.MaskFeed(k); len(f) == e.Manifest().LowResMaskSize*e.Manifest().LowResMaskSize {
+		mp.MaskIn = f
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d.segCancel = cancel
 	ref := u.ref(d, k)
@@ -179,7 +182,7 @@ func (u *UI) segment(d *doc, k interaction.SliceKey) {
 				u.logf("segment: %v", err)
 				return
 			}
-			c := &interaction.Candidates{Key: k, Gen: gen, W: res.W, H: res.H, Masks: res.Masks, Scores: res.Scores, Best: res.Best}
+			c := &interaction.Candidates{Key: k, Gen: gen, W: res.W, H: res.H, Masks: res.Masks, Scores: res.Scores, Best: res.Best, LowRes: res.LowRes}
 			if !d.sess.SetCandidates(c) {
 				return
 			}

@@ -54,6 +54,9 @@ type Candidates struct {
 	Masks  [][]uint8 // per candidate, W*H, 1 = inside
 	Scores []float32
 	Best   int
+	// LowRes holds each candidate's low-res logits as the model returned them;
+	// the selected one is fed back with the next prompt on the same slice.
+	LowRes [][]float32
 }
 
 // MaskRecord tells how an accepted mask was made (for the JSON sidecar).
@@ -96,6 +99,7 @@ type Session struct {
 	gen     map[SliceKey]uint64
 	cand    *Candidates
 	sel     int
+	feed    map[SliceKey][]float32 // logits to refine from when the prompts of a slice grow
 	hist    history
 	records []MaskRecord
 	stroke  *editRecorder
@@ -115,6 +119,7 @@ func NewSession(vol *volume.Volume) *Session {
 		counts:  map[uint16]int64{0: int64(vol.NumVoxels())},
 		prompts: map[SliceKey]Prompts{},
 		gen:     map[SliceKey]uint64{},
+		feed:    map[SliceKey][]float32{},
 		hist:    history{limitBytes: 256 << 20},
 	}
 	s.labels = []LabelInfo{{Value: 1, Name: "label 1", Color: PaletteColor(1), Visible: true, Opacity: 0.5}}
@@ -277,6 +282,16 @@ func ptrPrompts(p Prompts) *Prompts { return &p }
 
 // putPrompts sets prompts without history (lock held).
 func (s *Session) putPrompts(k SliceKey, p Prompts) {
+	// A corrective prompt refines the mask shown: keep the selected candidate's
+	// logits for the decoder (SAM's mask_input), as the model was trained to
+	// use them. Anything else (undo, Esc, a removed point) starts afresh.
+	if extends(s.prompts[k], p) {
+		if c := s.cand; c != nil && c.Key == k && s.sel < len(c.LowRes) {
+			s.feed[k] = c.LowRes[s.sel]
+		}
+	} else {
+		delete(s.feed, k)
+	}
 	if p.Empty() {
 		delete(s.prompts, k)
 	} else {
@@ -286,6 +301,31 @@ func (s *Session) putPrompts(k SliceKey, p Prompts) {
 	if s.cand != nil && s.cand.Key == k {
 		s.cand = nil
 	}
+}
+
+// extends reports whether q is p with more points added (the same points
+// first) or with a box added or changed: a refinement of what p showed.
+func extends(p, q Prompts) bool {
+	if p.Empty() || len(q.Points) < len(p.Points) {
+		return false
+	}
+	for i, pt := range p.Points {
+		if q.Points[i] != pt {
+			return false
+		}
+	}
+	if p.Box != nil && q.Box == nil {
+		return false
+	}
+	boxSame := (p.Box == nil && q.Box == nil) || (p.Box != nil && q.Box != nil && *p.Box == *q.Box)
+	return len(q.Points) > len(p.Points) || !boxSame
+}
+
+// MaskFeed returns the logits to refine from on slice k (nil: none), see putPrompts.
+func (s *Session) MaskFeed(k SliceKey) []float32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.feed[k]
 }
 
 func (s *Session) checkUV(k SliceKey, u, v float64) error {

@@ -470,3 +470,54 @@ func BenchmarkAcceptUndo(b *testing.B) {
 		s.Undo()
 	}
 }
+
+// TestMaskFeed: a corrective prompt on the same slice carries the selected
+// candidate's logits; undo, clearing or another slice start afresh.
+func TestMaskFeed(t *testing.T) {
+	s := NewSession(testVol(8, 8, 2, [3]float64{1, 1, 1}))
+	k := SliceKey{volume.Axial, 0}
+	answer := func() {
+		_, gen := s.Prompts(k)
+		c := &Candidates{Key: k, Gen: gen, W: 8, H: 8, Masks: [][]uint8{make([]uint8, 64), make([]uint8, 64)},
+			Scores: []float32{0.9, 0.5}, Best: 0, LowRes: [][]float32{{1, 2}, {3, 4}}}
+		if !s.SetCandidates(c) {
+			t.Fatal("candidates refused")
+		}
+	}
+	if err := s.AddPoint(k, 2, 2, true); err != nil {
+		t.Fatal(err)
+	}
+	if s.MaskFeed(k) != nil {
+		t.Error("a first click has something to refine from")
+	}
+	answer()
+	if err := s.AddPoint(k, 5, 5, false); err != nil {
+		t.Fatal(err)
+	}
+	if f := s.MaskFeed(k); len(f) != 2 || f[0] != 1 {
+		t.Errorf("after a corrective click: feed %v, want the best candidate's logits", f)
+	}
+	answer()
+	s.CycleCandidate()
+	if err := s.SetBox(k, 1, 1, 6, 6); err != nil {
+		t.Fatal(err)
+	}
+	if f := s.MaskFeed(k); len(f) != 2 || f[0] != 3 {
+		t.Errorf("after Tab and a box: feed %v, want the selected candidate's logits", f)
+	}
+	if s.MaskFeed(SliceKey{volume.Axial, 1}) != nil {
+		t.Error("another slice has a feed")
+	}
+	s.Undo()
+	if s.MaskFeed(k) != nil {
+		t.Error("undo kept the feed")
+	}
+	answer()
+	if err := s.AddPoint(k, 3, 3, true); err != nil {
+		t.Fatal(err)
+	}
+	s.ClearPrompts(k)
+	if s.MaskFeed(k) != nil {
+		t.Error("clearing the prompts kept the feed")
+	}
+}
