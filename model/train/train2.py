@@ -165,14 +165,23 @@ def rounds_dist(gen, dev):
     return int(torch.multinomial(p, 1, generator=gen).item())
 
 
-def step(model, x, tgt, valid, gen, bf16=True):
+def step(model, x, tgt, valid, gen, bf16=True, depth=False):
+    """One training step's loss. depth: x is one 3D chunk (SD-Trans branch on); slices whose target is
+    empty get no loss."""
     B, _, S, _ = x.shape
     tb = tgt > 0.5
-    co, lb, single = initial_prompts(tb, valid, gen, S)
+    w = (tb.flatten(1).sum(1) >= 4).float()
+    if depth:  # empty slices still need a prompt to run; they are weighted 0
+        dummy = torch.zeros_like(tb)
+        dummy[:, S // 2 - 2:S // 2 + 2, S // 2 - 2:S // 2 + 2] = True
+        tb_safe = torch.where(w.view(B, 1, 1) > 0, tb, dummy)
+    else:
+        tb_safe, w = tb, torch.ones(B, device=x.device)
+    co, lb, single = initial_prompts(tb_safe, valid, gen, S)
     R = rounds_dist(gen, x.device)
     ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else torch.autocast("cpu", enabled=False)
     with ctx:
-        emb = model.image_encoder(x)
+        emb = model.image_encoder(x, depth=depth)
     mask_in = torch.zeros(B, 1, S, S, device=x.device)
     has = torch.zeros(B, device=x.device)
     if R:
@@ -200,7 +209,7 @@ def step(model, x, tgt, valid, gen, bf16=True):
     sl = torch.where(single, per.min(1).values, per.mean(1))
     ti = iou_of(lg.detach(), tgt)
     il = ((iou - ti) ** 2).mean(1)
-    loss = (sl + il).mean()
+    loss = ((sl + il) * w).sum() / w.sum().clamp(min=1)
     return loss, {"loss": float(loss.detach()), "iou_best": float(ti.max(1).values.mean()), "rounds": R,
                   "single": float(single.float().mean())}
 
@@ -264,6 +273,9 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--tiny", action="store_true", help="tiny real pool (smoke tests)")
     ap.add_argument("--workers", type=int, default=1, help="data engine worker processes (0 = inline)")
+    ap.add_argument("--chunk-prob", type=float, default=-1, help="share of 3D-chunk steps (default: 0.25 in "
+                    "phases adapt/joint, 0 in base)")
+    ap.add_argument("--depth", type=int, default=8, help="slices per 3D chunk")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -306,16 +318,21 @@ def main():
     model.train()
     if args.phase == "adapt":
         net.freeze_bn(model)
+    chunk_prob = args.chunk_prob if args.chunk_prob >= 0 else (0.0 if args.phase == "base" else 0.25)
     s = s0
     acc = {"loss": 0.0, "iou_best": 0.0, "n": 0, "gen_s": 0.0}
     while s < args.steps and time.time() - t0 < args.minutes * 60:
         tg = time.time()
-        x, tgt, valid = pre.get() if pre else eng.batch(args.batch)
+        depth = chunk_prob > 0 and float(torch.rand(1, generator=gen)) < chunk_prob
+        if depth:
+            x, tgt, valid = eng.chunk(args.depth)
+        else:
+            x, tgt, valid = pre.get() if pre else eng.batch(args.batch)
         acc["gen_s"] += time.time() - tg
         x = x.contiguous(memory_format=torch.channels_last)
         for g in opt.param_groups:
             g["lr"] = lr_at(s, args.steps, args.lr)
-        loss, st = step(model, x, tgt, valid, gen, not args.fp32)
+        loss, st = step(model, x, tgt, valid, gen, not args.fp32, depth)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

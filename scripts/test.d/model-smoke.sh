@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Model smoke test (issue 3): a few training steps on tiny data (also through the GPU recipe's live
+# Model smoke test (issues 3, 10): a few training steps on tiny data (Med-SA 1.x and 2.0) (also through the GPU recipe's live
 # workers and packed store), ONNX export to a temp dir, onnx.checker, goldens regenerated from PyTorch, then
 # the Go engine's golden parity test against that export (ORT vs PyTorch, max |diff| <= 1e-4). Needs
 # /usr/bin/python3 with Debian's torch/onnx; < 3 min.
@@ -27,12 +27,23 @@ $PY $T/pack_data.py "$tmp/med.npz" "$tmp/med_real.npz.xz" --real-only >/dev/null
 $PY $T/train.py --phase adapt --init "$tmp/base/ckpt.pt" --data "$tmp/med_real.npz.xz" \
   --live 'synth:dermoscopy:1,synth:ultrasound:1' --live-frac 0.5 --chunks "$tmp/chunks.npz" --chunk-prob 0.5 \
   --workers 1 --device auto --max-steps 2 --minutes 2 --batch 2 --eval-every 1000 --out "$tmp/adapt_live" >/dev/null
-$PY $T/export_model.py "$tmp/adapt/ckpt.pt" "$tmp/model" 0.0.0-smoke
-$PY $T/goldens.py "$tmp/adapt/ckpt.pt" "$tmp/golden"
-$PY $T/check_export.py "$tmp/model"
-if [ -f model/golden_test.go ] && [ -e "${MEDSA_ORT_LIB:-.cache/ort/libonnxruntime.so.1}" ]; then
-  MEDSA_MODEL_DIR="$tmp/model" MEDSA_GOLDEN_DIR="$tmp/golden" go test -count=1 ./model -run 'TestGolden$'
-else
-  echo "model-smoke: Go golden test or ORT library absent; ONNX parity not checked here"
-fi
+parity() {  # checkpoint -> export, goldens, checker, Go engine parity (ORT vs PyTorch)
+  $PY $T/export_model.py "$1" "$tmp/model_$2" 0.0.0-smoke
+  $PY $T/goldens.py "$1" "$tmp/golden_$2"
+  $PY $T/check_export.py "$tmp/model_$2"
+  if [ -f model/golden_test.go ] && [ -e "${MEDSA_ORT_LIB:-.cache/ort/libonnxruntime.so.1}" ]; then
+    MEDSA_MODEL_DIR="$tmp/model_$2" MEDSA_GOLDEN_DIR="$tmp/golden_$2" go test -count=1 ./model -run 'TestGolden$'
+  else
+    echo "model-smoke: Go golden test or ORT library absent; ONNX parity not checked here"
+  fi
+}
+parity "$tmp/adapt/ckpt.pt" v1
+# Med-SA 2.0: the data engine's checks, both phases of train2.py (base resumed across two calls, adapt with
+# 3D chunks), export and parity
+$PY $T/test_dataengine.py
+$PY $T/train2.py --out "$tmp/v2base" --phase base --steps 2 --batch 4 --size 64 --tiny --fp32 >/dev/null
+$PY $T/train2.py --out "$tmp/v2base" --phase base --steps 4 --batch 4 --size 64 --tiny --fp32 --resume | grep -q "step 2/4"
+$PY $T/train2.py --out "$tmp/v2adapt" --phase adapt --init "$tmp/v2base/ckpt.pt" --steps 3 --batch 2 --size 64 \
+  --tiny --fp32 --chunk-prob 0.5 --depth 4 >/dev/null
+parity "$tmp/v2adapt/ckpt.pt" v2
 echo "model-smoke: ok in $(( $(date +%s) - start )) s"

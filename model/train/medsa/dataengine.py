@@ -140,16 +140,19 @@ class Engine:
         return lab, img[:, 0]
 
     # ------------------------------------------------------------------------------------------ appearance
-    def render(self, lab, body, K):
-        """Grey image in about [0,1] from labels: per-label means (some low contrast), texture, bias."""
+    def render(self, lab, body, K, shared=False):
+        """Grey image in about [0,1] from labels: per-label means (some low contrast), texture, bias.
+        shared: one appearance for the whole batch (the slices of a 3D chunk)."""
         B, S, _ = lab.shape
         NL = K + 7
-        means = self.u(B, NL)
-        low = self.u(B, 1) < 0.35  # low-contrast: all labels close to one value
-        base = self.u(B, 1)
-        means = torch.where(low, base + (means - 0.5) * self.u(B, 1, lo=0.08, hi=0.3), means)
-        means[:, 0] = torch.where(self.u(B) < 0.7, self.u(B, lo=0.0, hi=0.15), means[:, 0])  # dark surround
-        tex_amp = self.u(B, NL) * self.u(B, 1, lo=0.0, hi=0.15)
+        b = 1 if shared else B
+        means = self.u(b, NL)
+        low = self.u(b, 1) < 0.35  # low-contrast: all labels close to one value
+        base = self.u(b, 1)
+        means = torch.where(low, base + (means - 0.5) * self.u(b, 1, lo=0.08, hi=0.3), means)
+        means[:, 0] = torch.where(self.u(b) < 0.7, self.u(b, lo=0.0, hi=0.15), means[:, 0])  # dark surround
+        tex_amp = self.u(b, NL) * self.u(b, 1, lo=0.0, hi=0.15)
+        means, tex_amp = means.expand(B, -1), tex_amp.expand(B, -1)
         img = means.gather(1, lab.flatten(1)).view(B, S, S)
         tex = self.smooth(B, 1, int(self.u(1, lo=8, hi=40)))[:, 0]
         img = img + tex_amp.gather(1, lab.flatten(1)).view(B, S, S) * tex
@@ -305,6 +308,38 @@ class Engine:
         valid = cols & rows
         tgt = self.targets(lab, body, valid)
         x = (x - MEAN) / STD * valid[:, None]
+        return x, tgt.float(), valid
+
+
+    def chunk(self, D):
+        """A 3D chunk of D consecutive slices (for SD-Trans): one procedural label map deformed progressively
+        from slice to slice, one appearance, one target region followed through the slices (the components
+        overlapping the previous slice's). Returns x [D,3,S,S], target [D,S,S], valid [D,S,S]."""
+        S = self.S
+        K = 10
+        lab0, body0 = self.procedural_labels(1, K)
+        d = self.smooth(1, 2, 5) * float(self.u(1, lo=0.01, hi=0.04))  # per-slice step of the deformation
+        grid0 = torch.stack([self.xx, self.yy], -1)[None]
+        t = torch.arange(D, device=self.dev, dtype=torch.float32).view(D, 1, 1, 1) - (D - 1) / 2
+        grid = grid0 + t * d.permute(0, 2, 3, 1)
+        lab = F.grid_sample(lab0[:, None].float().expand(D, -1, -1, -1), grid, mode="nearest",
+                            padding_mode="border", align_corners=True)[:, 0].long()
+        body = F.grid_sample(body0[:, None].float().expand(D, -1, -1, -1), grid, mode="nearest",
+                             padding_mode="border", align_corners=True)[:, 0] > 0.5
+        x = self.render(lab, body, K, shared=True)[:, None].expand(-1, 3, -1, -1).contiguous()
+        x = self.degrade(x)
+        valid = torch.ones(D, S, S, dtype=torch.bool, device=self.dev)
+        mid = D // 2
+        tm = self.targets(lab[mid:mid + 1], body[mid:mid + 1], valid[:1])
+        lm = lab[mid][tm[0]]
+        l = int(lm.flatten()[0].item()) if lm.numel() else 1
+        reg = lab == l
+        tgt = torch.zeros(D, S, S, dtype=torch.bool, device=self.dev)
+        tgt[mid] = tm[0]
+        for k in list(range(mid + 1, D)) + list(range(mid - 1, -1, -1)):
+            prev = tgt[k - 1] if k > mid else tgt[k + 1]
+            tgt[k] = self.flood((prev & reg[k])[None], reg[k][None])[0]
+        x = (x - MEAN) / STD
         return x, tgt.float(), valid
 
 

@@ -1,0 +1,131 @@
+"""Checks of the procedural data engine (medsa/dataengine.py) and the Med-SA 2.0 trainer's prompt helpers
+(train2.py): shapes, value ranges, targets that are connected and inside the canvas, determinism by seed, the
+corrective clicks, and throughput (printed, samples/s on this machine). Run by scripts/test.d/model-smoke.sh.
+Usage: test_dataengine.py"""
+import os
+import sys
+import time
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
+import torch
+from scipy import ndimage as ndi
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import train2 as T  # noqa: E402
+from medsa import dataengine as DE, net  # noqa: E402
+
+S = 64
+
+
+def fake_real(n=6):
+    yy, xx = np.mgrid[:S, :S] / S
+    return torch.from_numpy(np.stack([(0.5 + 0.5 * np.sin(6 * xx * (i + 1)) * np.cos(5 * yy)) for i in range(n)])
+                            .astype(np.float32))
+
+
+def test_batch_shapes_ranges_targets():
+    eng = DE.Engine(S, seed=3, real=fake_real(), real_frac=0.4)
+    x, t, v = eng.batch(12)
+    assert x.shape == (12, 3, S, S) and t.shape == (12, S, S) and v.shape == (12, S, S), (x.shape, t.shape)
+    assert torch.isfinite(x).all()
+    # normalised [0,1] values: (x - 0.5) / 0.25 lies in [-2, 2]; zero (grey) outside the canvas
+    assert x.min() >= -2.0001 and x.max() <= 2.0001, (x.min(), x.max())
+    assert (x[~v[:, None].expand_as(x)] == 0).all(), "padding not zero"
+    for i in range(12):
+        ti = t[i].numpy() > 0.5
+        assert ti.sum() >= 4, f"sample {i}: target of {ti.sum()} px"
+        assert not (ti & ~v[i].numpy()).any(), f"sample {i}: target outside the canvas"
+        _, n = ndi.label(ti, structure=np.ones((3, 3)))
+        assert n == 1, f"sample {i}: target has {n} components"
+
+
+def test_determinism():
+    a = DE.Engine(S, seed=11).batch(4)
+    b = DE.Engine(S, seed=11).batch(4)
+    c = DE.Engine(S, seed=12).batch(4)
+    assert all(torch.equal(p, q) for p, q in zip(a, b)), "same seed, different batch"
+    assert not torch.equal(a[0], c[0]), "different seeds, same batch"
+
+
+def test_chunk():
+    eng = DE.Engine(S, seed=5)
+    x, t, v = eng.chunk(8)
+    assert x.shape == (8, 3, S, S) and t.shape == (8, S, S)
+    assert t[4].sum() >= 4, "middle slice has no target"
+    # the target moves smoothly: neighbouring slices overlap
+    for k in range(7):
+        a, b = t[k] > 0.5, t[k + 1] > 0.5
+        if a.any() and b.any():
+            assert (a & b).sum() > 0, f"slices {k},{k + 1} do not overlap"
+
+
+def disc(cy, cx, r):
+    yy, xx = torch.meshgrid(torch.arange(S), torch.arange(S), indexing="ij")
+    return (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+
+
+def test_error_click():
+    g = torch.Generator()
+    g.manual_seed(0)
+    cases = [(disc(32, 32, 6), disc(32, 32, 18), 1.0), (disc(32, 32, 18), disc(32, 32, 6), 0.0),
+             (disc(20, 20, 8), disc(20, 20, 8), -1.0)]
+    pred = torch.stack([c[0] for c in cases])
+    tgt = torch.stack([c[1] for c in cases])
+    valid = torch.ones_like(tgt)
+    xy, lab = T.error_click(pred, tgt, valid, g)
+    for i, (p, t, want) in enumerate(cases):
+        assert lab[i].item() == want, (i, lab[i].item(), want)
+        if want >= 0:
+            c, r = int(xy[i, 0]), int(xy[i, 1])
+            err = (t & ~p) if want == 1 else (p & ~t)
+            assert err[r, c], f"case {i}: click ({c},{r}) not in the error"
+
+
+def test_prompts():
+    g = torch.Generator()
+    g.manual_seed(1)
+    tgt = torch.stack([disc(30, 25, 7), disc(10, 50, 4)])
+    co, lb, single = T.initial_prompts(tgt, torch.ones_like(tgt), g, S)
+    assert co.shape == (2, 5, 2) and lb.shape == (2, 5)
+    for i in range(2):
+        for (x, y), l in zip(co[i].tolist(), lb[i].tolist()):
+            if l == 1:
+                assert tgt[i, int(y), int(x)], "positive click outside the target"
+    bx = T.bbox(tgt, g, S)
+    assert (bx[:, 1] > bx[:, 0]).all(), "box corners out of order"
+
+
+def test_step_runs():
+    m = net.MedSA2(net.Config())
+    eng = DE.Engine(S, seed=2)
+    g = torch.Generator()
+    g.manual_seed(2)
+    x, t, v = eng.batch(2)
+    loss, st = T.step(m, x, t, v, g, bf16=False)
+    loss.backward()
+    assert torch.isfinite(loss), loss
+    x, t, v = eng.chunk(4)
+    loss, st = T.step(m, x, t, v, g, bf16=False, depth=True)
+    assert torch.isfinite(loss), loss
+
+
+def throughput():
+    torch.set_num_threads(2)
+    eng = DE.Engine(128, seed=0)
+    eng.batch(16)
+    t0 = time.time()
+    n = 0
+    while time.time() - t0 < 3:
+        eng.batch(16)
+        n += 16
+    print(f"data engine: {n / (time.time() - t0):.1f} samples/s at 128 px on this CPU")
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(2)
+    for name, f in list(globals().items()):
+        if name.startswith("test_") and callable(f):
+            f()
+            print("ok", name)
+    throughput()
