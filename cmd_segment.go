@@ -26,7 +26,7 @@ func init() {
 
 const usageSegment = `usage: medsa segment --image PATH --out MASK [--model DIR] [--device auto|cpu|cuda] [--threads N]
        [--plane axial|coronal|sagittal] [--point i,j,k,+] [--point i,j,k,-] ... [--box i0,j0,i1,j1,k]
-       [--propagate [--no-3d]] [--series UID] [--state FILE]
+       [--propagate [--no-3d]] [--series UID] [--state FILE] [--no-zoom]
   points are voxel indices (i,j,k) in array order (k = 0 for 2D images); the point's index along the
   plane's fixed axis picks the slice. A box gives the two slice-frame corners and the slice: for the
   axial plane of an image stored axially that is i0,j0,i1,j1,k; in general u0,v0,u1,v1,index with u, v
@@ -47,7 +47,7 @@ type segmentArgs struct {
 	image, out, modelDir, device, plane, box, series, state string
 	threads                                                 int
 	points                                                  pointList
-	propagate, no3D                                         bool
+	propagate, no3D, noZoom                                 bool
 }
 
 func parseSegmentArgs(args []string) (*segmentArgs, error) {
@@ -65,6 +65,7 @@ func parseSegmentArgs(args []string) (*segmentArgs, error) {
 	fs.BoolVar(&a.propagate, "propagate", false, "propagate through the volume")
 	fs.BoolVar(&a.no3D, "no-3d", false, "propagate with the 2D encoder even when the model has encoder3d")
 	fs.StringVar(&a.series, "series", "", "DICOM series UID")
+	fs.BoolVar(&a.noZoom, "no-zoom", false, "decode on the full view even when the model has an auto_zoom policy")
 	fs.StringVar(&a.state, "state", "", "refinement state file (read if it exists, then written)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -208,7 +209,7 @@ func runSegment(args []string) error {
 		return err
 	}
 	t1 := time.Now()
-	eng, err := model.Open(dir, model.Options{Device: a.device, Threads: a.threads, No3D: a.no3D})
+	eng, err := model.Open(dir, model.Options{Device: a.device, Threads: a.threads, No3D: a.no3D, NoZoom: a.noZoom})
 	if err != nil {
 		return err
 	}
@@ -249,6 +250,9 @@ func runSegment(args []string) error {
 	lm.SetSliceLabels(axis, idx, labels16(best))
 	fmt.Printf("slice: %s %d (%dx%d); candidates: %v scores, best %d (%d px)\n", plane, idx, res.W, res.H,
 		fmtScores(res.Scores), res.Best, res.Areas[res.Best])
+	if res.Zoom != nil {
+		fmt.Printf("auto-zoom: decoded on the crop u %d..%d, v %d..%d\n", res.Zoom[0], res.Zoom[2]-1, res.Zoom[1], res.Zoom[3]-1)
+	}
 	fmt.Printf("timings: load %.1f ms, model open %.1f ms, encode %.1f ms, decode %.1f ms, postprocess %.1f ms, segment total %.1f ms\n",
 		ms(tLoad), ms(tOpen), res.EncodeMS, res.DecodeMS, res.PostMS, ms(tSeg))
 	if a.propagate && !v.Is2D() {
@@ -272,6 +276,9 @@ func runSegment(args []string) error {
 	meta := map[string]any{"tool": "medsa segment", "model": eng.Manifest().ID(), "provider": eng.Provider().Name,
 		"image": a.image, "plane": plane.String(), "slice": idx, "points": points, "box": box,
 		"propagate": a.propagate, "scores": res.Scores, "best": res.Best}
+	if res.Zoom != nil {
+		meta["zoom_crop"] = res.Zoom[:]
+	}
 	labels := []volume.Label{{Value: 1, Name: "segment", Color: mask.DefaultColor(1)}}
 	if err := mask.Save(a.out, lm, labels, meta); err != nil {
 		return err

@@ -19,6 +19,7 @@ type CacheKey struct {
 	Index    int
 	Window   [2]float64
 	Model    string
+	Crop     [4]int // auto-zoom crop (u0, v0, u1, v1); zero = the whole slice
 }
 
 // CacheStats reports the embedding cache.

@@ -34,6 +34,9 @@ type Options struct {
 	// encoder3d (bundled model, 100 slices: ~6 vs ~11 CPU seconds; no
 	// encoder3d session is created).
 	No3D bool
+	// NoZoom ignores the manifest's auto_zoom policy: every prompt is decoded
+	// on the full view (for ablations and for comparing with other tools).
+	NoZoom bool
 }
 
 // ErrClosed is returned by calls on a closed Engine.
@@ -245,6 +248,7 @@ type SliceRef struct {
 	Plane    volume.Plane
 	Index    int
 	Window   [2]float64 // center, width; ignored for RGB; width <= 0 = the manifest's default window
+	crop     cropRect   // auto-zoom: encode this part of the slice only
 }
 
 // resolve fills the default window and checks the reference.
@@ -278,7 +282,9 @@ func (e *Engine) key(ref SliceRef, threeD bool) CacheKey {
 	if threeD {
 		m += "/3d"
 	}
-	return CacheKey{VolumeID: ref.VolumeID, Plane: ref.Plane, Index: ref.Index, Window: ref.Window, Model: m}
+	c := ref.crop
+	return CacheKey{VolumeID: ref.VolumeID, Plane: ref.Plane, Index: ref.Index, Window: ref.Window, Model: m,
+		Crop: [4]int{c.X0, c.Y0, c.X1, c.Y1}}
 }
 
 // Ready reports whether ref's embedding is cached.
@@ -347,6 +353,9 @@ func (e *Engine) runJob(j *job) error {
 	s, err := sliceView(j.ref.Vol, j.ref.Plane, j.ref.Index)
 	if err != nil {
 		return fmt.Errorf("model: %w", err)
+	}
+	if !j.ref.crop.empty() {
+		s = cropSlice(s, j.ref.crop)
 	}
 	S := e.man.InputSize
 	in := make([]float32, 3*S*S)
@@ -445,6 +454,7 @@ type Result struct {
 	EncodeMS float64     // 0 when the embedding was cached
 	DecodeMS float64     // decoder run
 	PostMS   float64     // masks at slice resolution
+	Zoom     *[4]int     // auto-zoom: the crop (u0, v0, u1, v1 exclusive) decoded on; nil = the full view
 }
 
 // checkPrompt rejects prompts the decoder can't use, naming the problem.
@@ -480,8 +490,17 @@ func (e *Engine) Segment(ctx context.Context, ref SliceRef, p Prompt) (*Result, 
 	if err := checkPrompt(p, w, h, e.man.LowResMaskSize); err != nil {
 		return nil, err
 	}
+	if z := e.man.AutoZoom; z != nil && !e.opt.NoZoom {
+		return e.segmentAuto(ctx, r, p, *z, w, h)
+	}
+	return e.segmentFull(ctx, r, p)
+}
+
+// segmentFull decodes p on the full view of r's slice.
+func (e *Engine) segmentFull(ctx context.Context, r SliceRef, p Prompt) (*Result, error) {
 	t0 := time.Now()
 	var encMS float64
+	var err error
 	emb, g, ok := e.cache.get(e.key(r, false))
 	if !ok {
 		emb, g, err = e.embedding(ctx, r)
@@ -497,6 +516,44 @@ func (e *Engine) Segment(ctx context.Context, ref SliceRef, p Prompt) (*Result, 
 	res.EncodeMS = encMS
 	return res, nil
 }
+
+// segmentAuto applies the manifest's zoom policy (AutoZoom): a box is decoded
+// on a crop around it; clicks on the full view, then, when the mask is small,
+// again on a crop around it.
+func (e *Engine) segmentAuto(ctx context.Context, r SliceRef, p Prompt, z AutoZoom, w, h int) (*Result, error) {
+	ua, va := volume.SliceAxes(r.Vol.Affine.PlaneAxis(r.Plane, r.Vol.Size))
+	sp := r.Vol.Spacing()
+	gFull := e.man.Geometry(w, h, [2]float64{sp[ua], sp[va]})
+	if b := p.Box; b != nil {
+		c, ok := zoomCrop(math.Min(b.U0, b.U1), math.Min(b.V0, b.V1), math.Max(b.U0, b.U1), math.Max(b.V0, b.V1), z, z.BoxMargin, w, h)
+		if ok {
+			return e.segmentZoomed(ctx, r, c, p, gFull)
+		}
+		return e.segmentFull(ctx, r, p)
+	}
+	full, err := e.segmentFull(ctx, r, p)
+	if err != nil || z.ClickBelow <= 0 || float64(full.Areas[full.Best]) >= z.ClickBelow*float64(w*h) {
+		return full, err
+	}
+	u0, v0, u1, v1, ok := bboxOf(full.Masks[full.Best], w, p.Points)
+	if !ok {
+		return full, nil
+	}
+	c, ok := zoomCrop(u0, v0, u1, v1, z, z.ClickMargin, w, h)
+	if !ok {
+		return full, nil
+	}
+	zr, err := e.segmentZoomed(ctx, r, c, p, gFull)
+	if err != nil {
+		return nil, err
+	}
+	zr.EncodeMS += full.EncodeMS
+	zr.DecodeMS += full.DecodeMS
+	zr.PostMS += full.PostMS
+	return zr, nil
+}
+
+func nowMS() float64 { return float64(time.Now().UnixMicro()) / 1000 }
 
 // sliceView is Vol.Slice without the copy when the slice is contiguous (the k
 // axis): the engine only reads it.

@@ -41,6 +41,7 @@ type Manifest struct {
 	Tensors        map[string]TensorNames `json:"tensors"`
 	Params         map[string]int64       `json:"params"`
 	Training       json.RawMessage        `json:"training"`
+	AutoZoom       *AutoZoom              `json:"auto_zoom,omitempty"`
 
 	Dir string `json:"-"` // the directory it was read from
 }
@@ -178,6 +179,18 @@ func (m *Manifest) validate() error {
 	}
 	if m.DepthChunk < 0 || m.DepthChunk > 256 {
 		return fmt.Errorf("key \"depth_chunk\" is %d, want 0..256", m.DepthChunk)
+	}
+	if z := m.AutoZoom; z != nil {
+		switch {
+		case z.BoxMargin < 1 || z.BoxMargin > 16:
+			return fmt.Errorf("key \"auto_zoom\".box_margin is %g, want 1..16", z.BoxMargin)
+		case z.MinSide < 8:
+			return fmt.Errorf("key \"auto_zoom\".min_side is %d, want >= 8", z.MinSide)
+		case z.MaxFrac <= 0 || z.MaxFrac > 1:
+			return fmt.Errorf("key \"auto_zoom\".max_frac is %g, want (0, 1]", z.MaxFrac)
+		case z.ClickBelow < 0 || z.ClickBelow >= 1 || (z.ClickBelow > 0 && (z.ClickMargin < 1 || z.ClickMargin > 16)):
+			return fmt.Errorf("key \"auto_zoom\" click_below %g / click_margin %g: want click_below in [0, 1) and click_margin 1..16", z.ClickBelow, z.ClickMargin)
+		}
 	}
 	for _, k := range []string{"encoder", "decoder"} {
 		if _, ok := m.Files[k]; !ok {

@@ -37,10 +37,7 @@ def main():
             for gt in comps:
                 for kind, emb in (("2d", e2), ("3d", e3)):
                     s = E.ModelSeg(m)
-                    s.H, s.W = vol[z].shape
-                    s.Wp, s.Hp = Wp, Hp
-                    s.emb = emb[i:i + 1]
-                    s.prev = None
+                    s.set_embedding(emb[i:i + 1], vol[z].shape[1], vol[z].shape[0], Wp, Hp)
                     u, v = E.deepest(gt)
                     res[kind]["click1"].append(E.dice(s.predict([(u, v, True)], use_prev=False), gt))
                     s.prev = None

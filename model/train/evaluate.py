@@ -3,8 +3,10 @@ interactive segmentation from the same prompts (random walker from clicks, Otsu 
 data (never trained on) and held-out synthetic sets. Everything at the slice's own resolution, with the app's
 preprocessing (prep.py) and the app's candidate choice (highest predicted IoU).
 
-Usage: evaluate.py CKPT OUT.json [--quick] [--classical-cache FILE] | evaluate.py --classical-only OUT.json --classical-cache FILE"""
+Usage: evaluate.py CKPT OUT.json [--quick] [--classical-cache FILE] [--zoom POLICY_JSON | --zoom '{"manifest": M}']
+       evaluate.py --classical-only OUT.json --classical-cache FILE"""
 import json
+import math
 import os
 import sys
 import time
@@ -148,46 +150,158 @@ def tight_box(m):
 
 
 # ---------------------------------------------------------------------------------------------- methods
+# ---------------------------------------------------------------------------------------------- auto-zoom
+# The mirror of model/autozoom.go (zoomCrop, remapLow, Engine.segmentAuto); testdata/autozoom/cases.json holds
+# crop_rect's answers and the Go test TestAutoZoomParity checks that Go gives the same.
+def crop_rect(u0, v0, u1, v1, z, margin, W, H):
+    """Square crop (x0, y0, x1, y1) around the inclusive bbox, or None (see zoomCrop)."""
+    side = max(u1 - u0 + 1, v1 - v0 + 1) * margin
+    side = math.ceil(max(side, float(z["min_side"])) / 16) * 16
+    if side >= z["max_frac"] * max(W, H):
+        return None
+    s = int(side)
+
+    def axis(c, n):
+        if s >= n:
+            return 0, n
+        a = int(math.floor((c - side / 2) / 8 + 0.5)) * 8
+        a = min(max(a, 0), n - s)
+        return a, a + s
+    x0, x1 = axis((u0 + u1) / 2, W)
+    y0, y1 = axis((v0 + v1) / 2, H)
+    return x0, y0, x1, y1
+
+
+def remap_low(src, gs, ou, ov, gd, fill=-20.0):
+    """Low-res logits [L,L] from geometry gs (its pixel (0,0) at (ou, ov) of the destination slice) into gd's
+    frame (see remapLow). g = dict(W, H, W2, H2, S, L)."""
+    L, Ls = gd["L"], gs["L"]
+    cw = min(Ls, math.ceil(gs["W2"] * Ls / gs["S"]))
+    ch = min(Ls, math.ceil(gs["H2"] * Ls / gs["S"]))
+    cell = (np.arange(L) + 0.5) * gd["S"] / L
+    u = cell * gd["W"] / gd["W2"] - ou
+    v = cell * gd["H"] / gd["H2"] - ov
+    fx = u * gs["W2"] / gs["W"] * Ls / gs["S"] - 0.5
+    fy = v * gs["H2"] / gs["H"] * Ls / gs["S"] - 0.5
+    okx = (u >= 0) & (u <= gs["W"]) & (fx >= -0.5) & (fx <= cw - 0.5)
+    oky = (v >= 0) & (v <= gs["H"]) & (fy >= -0.5) & (fy <= ch - 0.5)
+    x0 = np.clip(np.floor(fx).astype(int), 0, cw - 1)
+    y0 = np.clip(np.floor(fy).astype(int), 0, ch - 1)
+    x1, y1 = np.minimum(x0 + 1, cw - 1), np.minimum(y0 + 1, ch - 1)
+    ax = np.clip(fx - x0, 0, 1)[None, :]
+    ay = np.clip(fy - y0, 0, 1)[:, None]
+    s_ = np.asarray(src, np.float32)
+    a = s_[y0][:, x0] * (1 - ax) + s_[y0][:, x1] * ax
+    b = s_[y1][:, x0] * (1 - ax) + s_[y1][:, x1] * ax
+    out = (a * (1 - ay) + b * ay).astype(np.float32)
+    out[~(oky[:, None] & okx[None, :])] = fill
+    return out
+
+
 class ModelSeg:
-    def __init__(self, m):
+    """The engine's answer to prompts, in PyTorch: preprocessing, candidates, the IoU ranking, the previous
+    logits fed back (always in the full view's frame) and the auto-zoom policy `zoom` (the manifest's
+    auto_zoom dict, None = full view only), as model/engine.go does."""
+
+    def __init__(self, m, zoom=None):
         self.m = m
+        self.zoom = zoom
 
     def set_image(self, sl, sp, win):
         a = np.asarray(sl)
+        self.sl, self.sp, self.win = a, sp, win
         self.H, self.W = a.shape[:2]
-        img, (self.Wp, self.Hp) = prep.preprocess(a, sp, win)
-        with torch.no_grad():
-            self.emb = self.m.image_encoder(torch.from_numpy(img)[None])
+        self.embs = {}
+        self.emb, self.geo = self._embed(None)
+        self.Wp, self.Hp = self.geo["W2"], self.geo["H2"]
         self.prev = None
 
-    def candidates(self, clicks, box=None, use_prev=True):
-        """All candidate masks at the slice's resolution, the IoU head's scores, and the low-res logits."""
+    def set_embedding(self, emb, W, H, Wp, Hp):
+        """Use a given full-view embedding (e.g. from encoder3d) instead of encoding; no zoom then."""
+        self.sl = None
+        self.H, self.W, self.Wp, self.Hp = H, W, Wp, Hp
+        self.geo = {"W": W, "H": H, "W2": Wp, "H2": Hp, "S": self.m.cfg.img_size, "L": self.m.cfg.low_res}
+        self.embs = {None: (emb, self.geo)}
+        self.emb = emb
+        self.zoom = None
+        self.prev = None
+
+    def _embed(self, crop):
+        if crop in self.embs:
+            return self.embs[crop]
+        a = self.sl if crop is None else self.sl[crop[1]:crop[3], crop[0]:crop[2]]
+        img, (Wp, Hp) = prep.preprocess(a, self.sp, self.win)
+        with torch.no_grad():
+            emb = self.m.image_encoder(torch.from_numpy(img)[None])
+        g = {"W": a.shape[1], "H": a.shape[0], "W2": Wp, "H2": Hp, "S": self.m.cfg.img_size, "L": self.m.cfg.low_res}
+        self.embs[crop] = (emb, g)
+        return emb, g
+
+    def _decode(self, crop, clicks, box, mask_full):
+        """Decode on the full view (crop None) or a crop; masks [M,H,W] bool, scores [M], full-frame logits."""
+        emb, g = self._embed(crop)
+        ox, oy = (0, 0) if crop is None else (crop[0], crop[1])
+        W, H = g["W"], g["H"]
+        cu = lambda u: min(max(u - ox, 0.0), W - 1.0)  # noqa: E731
+        cv = lambda v: min(max(v - oy, 0.0), H - 1.0)  # noqa: E731
         pts, labs = [], []
         for u, v, pos in clicks:
-            pts.append(prep.to_model_coords(u, v, self.W, self.H, self.Wp, self.Hp))
+            pts.append(prep.to_model_coords(cu(u), cv(v), W, H, g["W2"], g["H2"]))
             labs.append(1.0 if pos else 0.0)
         if box is not None:
-            pts += [prep.to_model_coords(box[0], box[1], self.W, self.H, self.Wp, self.Hp),
-                    prep.to_model_coords(box[2], box[3], self.W, self.H, self.Wp, self.Hp)]
+            pts += [prep.to_model_coords(cu(min(box[0], box[2])), cv(min(box[1], box[3])), W, H, g["W2"], g["H2"]),
+                    prep.to_model_coords(cu(max(box[0], box[2])), cv(max(box[1], box[3])), W, H, g["W2"], g["H2"])]
             labs += [2.0, 3.0]
         else:
             pts.append((0.0, 0.0))
             labs.append(-1.0)
         L = self.m.cfg.low_res
         mi, has = torch.zeros(1, 1, L, L), torch.zeros(1)
-        if use_prev and self.prev is not None:
-            mi, has = self.prev, torch.ones(1)
+        if mask_full is not None:
+            m_ = mask_full if crop is None else remap_low(mask_full, self.geo, -ox, -oy, g)
+            mi, has = torch.from_numpy(np.ascontiguousarray(m_, np.float32))[None, None], torch.ones(1)
         with torch.no_grad():
-            low, sc = self.m.decode(self.emb, torch.tensor([pts], dtype=torch.float32),
+            low, sc = self.m.decode(emb, torch.tensor([pts], dtype=torch.float32),
                                     torch.tensor([labs], dtype=torch.float32), mi, has)
-        masks = prep.postprocess_masks(low.numpy(), self.W, self.H, self.Wp, self.Hp, self.m.cfg.img_size)
-        return masks[0].numpy() > 0, sc[0].numpy(), low
+        masks = prep.postprocess_masks(low.numpy(), W, H, g["W2"], g["H2"], self.m.cfg.img_size)[0].numpy() > 0
+        low = low[0].numpy()
+        if crop is None:
+            return masks, sc[0].numpy(), low
+        full = np.zeros((len(masks), self.H, self.W), bool)
+        full[:, crop[1]:crop[3], crop[0]:crop[2]] = masks
+        return full, sc[0].numpy(), np.stack([remap_low(x, g, ox, oy, self.geo) for x in low])
+
+    def candidates(self, clicks, box=None, use_prev=True):
+        """All candidate masks at the slice's resolution, the IoU head's scores, and full-frame low-res logits
+        [M,L,L], with the zoom policy applied."""
+        prev = self.prev if use_prev else None
+        z = self.zoom
+        if z is not None and box is not None:
+            c = crop_rect(min(box[0], box[2]), min(box[1], box[3]), max(box[0], box[2]), max(box[1], box[3]), z,
+                          z["box_margin"], self.W, self.H)
+            return self._decode(c, clicks, box, prev)
+        masks, sc, low = self._decode(None, clicks, box, prev)
+        if z is None or box is not None or z.get("click_below", 0) <= 0:
+            return masks, sc, low
+        b = int(np.argmax(sc))
+        if masks[b].sum() >= z["click_below"] * self.W * self.H or not masks[b].any():
+            return masks, sc, low
+        rows, cols = np.nonzero(masks[b].any(1))[0], np.nonzero(masks[b].any(0))[0]
+        u0, u1, v0, v1 = float(cols[0]), float(cols[-1]), float(rows[0]), float(rows[-1])
+        for u, v, pos in clicks:
+            if pos:
+                u0, v0 = min(u0, math.floor(u)), min(v0, math.floor(v))
+                u1, v1 = max(u1, math.floor(u)), max(v1, math.floor(v))
+        c = crop_rect(u0, v0, u1, v1, z, z["click_margin"], self.W, self.H)
+        if c is None:
+            return masks, sc, low
+        return self._decode(c, clicks, box, prev)
 
     def predict(self, clicks, box=None, use_prev=True):
         """The app's answer: the candidate the IoU head ranks first; it is fed back as the next mask_input."""
         masks, scores, low = self.candidates(clicks, box, use_prev)
         b = int(np.argmax(scores))
-        self.prev = low[:, b:b + 1]
+        self.prev = low[b]
         return masks[b]
 
 
@@ -270,7 +384,11 @@ def main():
     quick = "--quick" in argv
     cache = argv[argv.index("--classical-cache") + 1] if "--classical-cache" in argv else ""
     only_classical = "--classical-only" in argv
-    args = [a for i, a in enumerate(argv) if not a.startswith("--") and not (i > 0 and argv[i - 1] == "--classical-cache")]
+    zoom = json.loads(argv[argv.index("--zoom") + 1]) if "--zoom" in argv else None
+    if zoom is not None and "manifest" in zoom:  # {"manifest": "path/manifest.json"}: the model's own policy
+        zoom = json.load(open(zoom["manifest"])).get("auto_zoom")
+    args = [a for i, a in enumerate(argv) if not a.startswith("--") and not (i > 0 and argv[i - 1] in
+                                                                              ("--classical-cache", "--zoom"))]
     n = 5 if quick else 15
     sets = itk_t1(n) + nipype_seg(n) + invesalius_bone(n) + synthetic(3 if quick else 6)
     rows = {}
@@ -290,10 +408,10 @@ def main():
         ck = torch.load(args[0], map_location="cpu")
         m = L.from_checkpoint(ck)
         m.eval()
-        meth = ModelSeg(m)
+        meth = ModelSeg(m, zoom)
         for it in sets:
             rows.setdefault((it[0], "model"), []).append(run_item(meth, it))
-    out = {"checkpoint": args[0] if args else "", "seconds": round(time.time() - t0, 1), "table": []}
+    out = {"checkpoint": args[0] if args else "", "zoom": zoom, "seconds": round(time.time() - t0, 1), "table": []}
     for (ds, mn), rs in sorted(rows.items()):
         out["table"].append({"set": ds, "method": mn, "n": len(rs),
                              **{k: float(np.mean([r[k] for r in rs])) for k in ("click1", "click3", "box", "noc85")},

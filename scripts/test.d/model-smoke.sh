@@ -41,6 +41,9 @@ parity "$tmp/adapt/ckpt.pt" v1
 # Med-SA 2.0: the data engine's checks, both phases of train2.py (base resumed across two calls, adapt with
 # 3D chunks), export and parity
 $PY $T/test_dataengine.py
+# auto-zoom: evaluate.py's mirror still gives the answers the Go engine is tested against (TestAutoZoomParity)
+$PY $T/zoom_cases.py "$tmp/zoom_cases.json" >/dev/null
+cmp "$tmp/zoom_cases.json" testdata/autozoom/cases.json
 $PY $T/train2.py --out "$tmp/v2base" --phase base --steps 2 --batch 4 --size 64 --tiny --fp32 >/dev/null
 $PY $T/train2.py --out "$tmp/v2base" --phase base --steps 4 --batch 4 --size 64 --tiny --fp32 --resume | grep -q "step 2/4"
 $PY $T/train2.py --out "$tmp/v2adapt" --phase adapt --init "$tmp/v2base/ckpt.pt" --steps 3 --batch 2 --size 64 \

@@ -1,0 +1,183 @@
+package model
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestAutoZoomParity checks zoomCrop and remapLow against evaluate.py's mirror
+// (crop_rect, remap_low), whose answers model/train/zoom_cases.py wrote.
+func TestAutoZoomParity(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "autozoom", "cases.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type geo struct{ W, H, W2, H2, S, L int }
+	var cases struct {
+		Policy AutoZoom `json:"policy"`
+		Crops  []struct {
+			BBox   [4]float64 `json:"bbox"`
+			Margin float64    `json:"margin"`
+			W, H   int
+			Crop   *[4]int `json:"crop"`
+		} `json:"crops"`
+		Remap struct {
+			Src    []float32  `json:"src"`
+			GS     geo        `json:"gs"`
+			GD     geo        `json:"gd"`
+			Offset [2]float64 `json:"offset"`
+			Out    []float32  `json:"out"`
+		} `json:"remap"`
+	}
+	if err := json.Unmarshal(b, &cases); err != nil {
+		t.Fatal(err)
+	}
+	if len(cases.Crops) == 0 || cases.Policy.MinSide == 0 {
+		t.Fatal("no cases")
+	}
+	for i, c := range cases.Crops {
+		r, ok := zoomCrop(c.BBox[0], c.BBox[1], c.BBox[2], c.BBox[3], cases.Policy, c.Margin, c.W, c.H)
+		if ok != (c.Crop != nil) {
+			t.Errorf("case %d %v: zoom %v, Python %v", i, c.BBox, ok, c.Crop)
+			continue
+		}
+		if ok && [4]int{r.X0, r.Y0, r.X1, r.Y1} != *c.Crop {
+			t.Errorf("case %d %v: crop %v, Python %v", i, c.BBox, r, *c.Crop)
+		}
+	}
+	rm := cases.Remap
+	g := func(x geo) Geometry { return Geometry{W: x.W, H: x.H, W2: x.W2, H2: x.H2, S: x.S, L: x.L} }
+	out := remapLow(rm.Src, g(rm.GS), rm.Offset[0], rm.Offset[1], g(rm.GD), zoomFill)
+	if len(out) != len(rm.Out) {
+		t.Fatalf("remap: %d values, Python %d", len(out), len(rm.Out))
+	}
+	inside := 0
+	for i := range out {
+		if math.Abs(float64(out[i]-rm.Out[i])) > 1e-4 {
+			t.Fatalf("remap[%d] = %g, Python %g", i, out[i], rm.Out[i])
+		}
+		if out[i] != zoomFill {
+			inside++
+		}
+	}
+	if inside == 0 || inside == len(out) {
+		t.Errorf("remap case covers %d of %d cells: not a useful test", inside, len(out))
+	}
+}
+
+// TestRemapRoundTrip: logits moved into a crop's frame and back are unchanged
+// inside the crop and background outside.
+func TestRemapRoundTrip(t *testing.T) {
+	m := &Manifest{InputSize: 64, LowResMaskSize: 64, Resize: "longest_side_pad", PixelAspect: "physical"}
+	full := m.Geometry(128, 128, [2]float64{1, 1})
+	crop := m.Geometry(64, 64, [2]float64{1, 1})
+	src := make([]float32, 64*64)
+	for i := range src {
+		src[i] = float32(i%64) - float32(i/64)
+	}
+	in := remapLow(src, full, -32, -32, crop, zoomFill)
+	back := remapLow(in, crop, 32, 32, full, zoomFill)
+	for j := 0; j < 64; j++ {
+		for i := 0; i < 64; i++ {
+			v := back[j*64+i]
+			if i >= 17 && i < 47 && j >= 17 && j < 47 {
+				if math.Abs(float64(v-src[j*64+i])) > 1e-3 {
+					t.Fatalf("cell (%d,%d): %g after the round trip, want %g", i, j, v, src[j*64+i])
+				}
+			} else if i < 15 || i >= 49 || j < 15 || j >= 49 {
+				if v != zoomFill {
+					t.Fatalf("cell (%d,%d) outside the crop: %g", i, j, v)
+				}
+			}
+		}
+	}
+}
+
+// TestSegmentAutoZoom: with a zoom policy a box is decoded on a crop around
+// it, the answer comes back on the full slice (zero outside the crop, logits
+// in the full view's frame) and the crop's embedding is cached; NoZoom and a
+// box as large as the slice decode the full view.
+func TestSegmentAutoZoom(t *testing.T) {
+	dir := t.TempDir()
+	src := tinyDir(t)
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Name() == "manifest.json" {
+			var m map[string]any
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatal(err)
+			}
+			m["auto_zoom"] = map[string]any{"box_margin": 2.0, "min_side": 32, "click_below": 0.05, "click_margin": 2.5, "max_frac": 0.8}
+			b, _ = json.Marshal(m)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v := blobVolume(160, 120, 1, [3]float64{1, 1, 1}, [3]float64{40, 30, 0}, [3]float64{8, 6, 1})
+	ref := SliceRef{Vol: v, VolumeID: "blob", Plane: 0, Index: 0}
+	for _, tc := range []struct {
+		name   string
+		noZoom bool
+		box    Box
+		zoomed bool
+	}{
+		{"small box", false, Box{30, 22, 50, 38}, true},
+		{"no zoom", true, Box{30, 22, 50, 38}, false},
+		{"slice-sized box", false, Box{0, 0, 159, 119}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := Open(dir, Options{Device: "cpu", Threads: 1, NoZoom: tc.noZoom})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			res, err := e.Segment(context.Background(), ref, Prompt{Box: &tc.box})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (res.Zoom != nil) != tc.zoomed {
+				t.Fatalf("zoom %v, want zoomed=%v", res.Zoom, tc.zoomed)
+			}
+			L := e.Manifest().LowResMaskSize
+			if res.W != 160 || res.H != 120 || len(res.Masks[0]) != 160*120 || len(res.LowRes[0]) != L*L {
+				t.Fatalf("result %dx%d, mask %d, logits %d", res.W, res.H, len(res.Masks[0]), len(res.LowRes[0]))
+			}
+			if !tc.zoomed {
+				return
+			}
+			z := *res.Zoom
+			if z[0] > 30 || z[1] > 22 || z[2] < 51 || z[3] < 39 || z[2]-z[0] >= 160 {
+				t.Errorf("crop %v does not hold the box", z)
+			}
+			for i, x := range res.Masks[res.Best] {
+				u, w := i%160, i/160
+				if x != 0 && (u < z[0] || u >= z[2] || w < z[1] || w >= z[3]) {
+					t.Fatalf("mask pixel (%d,%d) outside the crop %v", u, w, z)
+				}
+			}
+			before := e.CacheStats().Entries
+			res2, err := e.Segment(context.Background(), ref, Prompt{Box: &tc.box, MaskIn: res.LowRes[res.Best]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.CacheStats().Entries != before || res2.EncodeMS != 0 {
+				t.Errorf("refining on the same crop encoded again (%d -> %d entries, %.1f ms)", before, e.CacheStats().Entries, res2.EncodeMS)
+			}
+		})
+	}
+}

@@ -1,0 +1,37 @@
+"""Writes the auto-zoom parity cases (testdata/autozoom/cases.json): crop_rect and remap_low of evaluate.py on
+fixed inputs. model/autozoom_test.go (TestAutoZoomParity) checks the Go engine gives the same; the model smoke
+test checks this script still writes the committed file. Usage: zoom_cases.py OUT.json"""
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import evaluate as E  # noqa: E402
+
+Z = {"box_margin": 2.0, "min_side": 48, "click_below": 0.02, "click_margin": 2.5, "max_frac": 0.8}
+
+
+def main():
+    crops = []
+    for (u0, v0, u1, v1), margin, W, H in [((10, 10, 30, 25), 2.0, 256, 256), ((0, 0, 5, 5), 2.0, 512, 512),
+                                            ((480, 300, 511, 340), 2.0, 512, 512), ((100, 20, 140, 90), 2.5, 256, 169),
+                                            ((10, 10, 200, 200), 2.0, 256, 256), ((3.5, 7.25, 9.75, 12.5), 1.5, 64, 64),
+                                            ((200, 100, 260, 120), 2.0, 1411, 300), ((50, 60, 52, 61), 2.0, 100, 400)]:
+        crops.append({"bbox": [u0, v0, u1, v1], "margin": margin, "W": W, "H": H,
+                      "crop": E.crop_rect(u0, v0, u1, v1, Z, margin, W, H)})
+    rng = np.random.default_rng(0)
+    L = 16
+    src = rng.normal(0, 4, (L, L)).astype(np.float32)
+    gs = {"W": 40, "H": 30, "W2": 64, "H2": 48, "S": 64, "L": L}
+    gd = {"W": 200, "H": 120, "W2": 64, "H2": 38, "S": 64, "L": L}
+    out = E.remap_low(src, gs, 70.0, 50.0, gd)
+    json.dump({"policy": Z, "crops": crops,
+               "remap": {"src": src.ravel().tolist(), "gs": gs, "gd": gd, "offset": [70.0, 50.0],
+                         "out": [round(float(x), 5) for x in out.ravel()]}}, open(sys.argv[1], "w"), indent=1)
+    print("wrote", sys.argv[1])
+
+
+if __name__ == "__main__":
+    main()
