@@ -393,7 +393,9 @@ def main():
     sets = itk_t1(n) + nipype_seg(n) + invesalius_bone(n) + synthetic(3 if quick else 6)
     rows = {}
     t0 = time.time()
-    if cache and os.path.exists(cache):
+    if "--model-only" in argv:
+        pass
+    elif cache and os.path.exists(cache):
         cl = json.load(open(cache))
         assert cl["n_items"] == len(sets), "classical cache was made for another item list"
         rows.update({(ds, "classical"): rs for ds, rs in cl["rows"]})

@@ -147,7 +147,7 @@ class Engine:
         NL = K + 7
         b = 1 if shared else B
         means = self.u(b, NL)
-        low = self.u(b, 1) < 0.35  # low-contrast: all labels close to one value
+        low = self.u(b, 1) < 0.2  # low-contrast: all labels close to one value
         base = self.u(b, 1)
         means = torch.where(low, base + (means - 0.5) * self.u(b, 1, lo=0.08, hi=0.3), means)
         means[:, 0] = torch.where(self.u(b) < 0.7, self.u(b, lo=0.0, hi=0.15), means[:, 0])  # dark surround
@@ -177,7 +177,7 @@ class Engine:
             x = F.interpolate(lo, size=(S, S), mode="bilinear", align_corners=False)
         bias = torch.exp(self.smooth(B, 1, 3) * self.u(B, 1, 1, 1, lo=0.0, hi=0.3))
         x = x * bias
-        sig = self.u(B, 1, 1, 1, lo=0.0, hi=0.08)
+        sig = self.u(B, 1, 1, 1, lo=0.0, hi=0.06)
         rician = self.u(B, 1, 1, 1) < 0.3
         n1 = self.n(B, C, S, S) * sig
         n2 = self.n(B, C, S, S) * sig

@@ -180,8 +180,9 @@ def conv2_architecture(cfg, depth_chunk):
             f"/Depth adapters (ratio {cfg.adapter_ratio}) and the SD-Trans depth branch (encoder3d, D={depth_chunk}); "
             f"FPN to stride 4: {cfg.emb_dim} semantic channels at {cfg.grid}x{cfg.grid} + {cfg.fine} stride-2 channels "
             f"packed space-to-depth ({cfg.emb_channels} embedding channels); prompts as dense maps rendered in-graph "
-            f"(click discs r={cfg.click_radius:g} px, Gaussians, filled box, previous logits) fused at stride 4; "
-            f"dilated context stage {list(cfg.dilations)} at stride 8 with HyP-Adpt ({cfg.hyp_layers} layers, "
+            f"(click discs r={cfg.click_radius:g} px, Gaussians, filled box, previous logits) and prompt-feature "
+            f"similarity ({cfg.proto_dim}-d prototypes) fused at stride 4; {cfg.dec_dim}-channel dilated residual "
+            f"convs {list(cfg.dilations)} at stride 4 with HyP-Adpt ({cfg.hyp_layers} layers, "
             f"h={cfg.hyp_hidden}) conditioned on SAM's sparse prompt embedding; stride-2 head guided by the fine "
             f"channels; {len(cfg.output_tokens)} candidates + IoU head; low-res logits {cfg.low_res}x{cfg.low_res}")
 
