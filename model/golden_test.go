@@ -30,6 +30,13 @@ type goldenCase struct {
 	Box       []float64               `json:"box"`
 	MaskInput *goldenTensor           `json:"mask_input"`
 	Expected  map[string]goldenTensor `json:"expected"`
+	// Zoom cases (models with an auto_zoom policy): the answer of
+	// evaluate.py's mirror of the policy, on the full slice.
+	Zoom *struct {
+		Crop   [4]int       `json:"crop"`
+		Masks  goldenTensor `json:"masks"`   // M x H x W, 0/1
+		LowRes goldenTensor `json:"low_res"` // M x L x L, the full view's frame
+	} `json:"zoom"`
 }
 
 type goldenTensor struct {
@@ -91,22 +98,28 @@ func TestGoldenTinyModel(t *testing.T) {
 }
 
 func runGolden(t *testing.T, mdir, gdir string) {
-	e, err := Open(mdir, Options{Device: "cpu", Threads: 2})
+	// The model contract is checked on the full view; zoom cases use the policy.
+	e, err := Open(mdir, Options{Device: "cpu", Threads: 2, NoZoom: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Close()
+	ez, err := Open(mdir, Options{Device: "cpu", Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ez.Close()
 	cases, err := filepath.Glob(filepath.Join(gdir, "*", "case.json"))
 	if err != nil || len(cases) == 0 {
 		t.Fatalf("no golden cases in %s (%v)", gdir, err)
 	}
 	for _, cp := range cases {
 		dir := filepath.Dir(cp)
-		t.Run(filepath.Base(dir), func(t *testing.T) { goldenOne(t, e, dir) })
+		t.Run(filepath.Base(dir), func(t *testing.T) { goldenOne(t, e, ez, dir) })
 	}
 }
 
-func goldenOne(t *testing.T, e *Engine, dir string) {
+func goldenOne(t *testing.T, e, ez *Engine, dir string) {
 	b, err := os.ReadFile(filepath.Join(dir, "case.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -124,6 +137,9 @@ func goldenOne(t *testing.T, e *Engine, dir string) {
 		return x
 	}
 	m := e.Manifest()
+	if c.Zoom != nil && m.AutoZoom == nil {
+		t.Fatalf("%s is a zoom case but the model has no auto_zoom policy", dir)
+	}
 	raw := load(c.Slice)
 	ch := max(c.Channels, 1)
 	// A one-slice volume with the case's pixel spacing: the engine's own path.
@@ -199,6 +215,41 @@ func goldenOne(t *testing.T, e *Engine, dir string) {
 		t.Logf("mask %d: Dice %.5f", k, d)
 		if d < 0.999 {
 			t.Errorf("mask %d: Dice %.5f < 0.999", k, d)
+		}
+	}
+	if c.Zoom != nil {
+		goldenZoom(t, ez, ref, p, c, load)
+	}
+}
+
+// goldenZoom runs the prompt through the engine's auto-zoom and compares the
+// crop, the pasted masks and the remapped logits with evaluate.py's mirror.
+func goldenZoom(t *testing.T, e *Engine, ref SliceRef, p Prompt, c goldenCase, load func(goldenTensor) []float32) {
+	res, err := e.Segment(context.Background(), ref, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Zoom == nil || *res.Zoom != c.Zoom.Crop {
+		t.Fatalf("zoom: crop %v, Python %v", res.Zoom, c.Zoom.Crop)
+	}
+	hw := c.Width * c.Height
+	want := load(c.Zoom.Masks)
+	L := e.Manifest().LowResMaskSize
+	wantLow := load(c.Zoom.LowRes)
+	for k := range res.Masks {
+		ref := make([]uint8, hw)
+		for i, x := range want[k*hw : (k+1)*hw] {
+			if x > 0.5 {
+				ref[i] = 1
+			}
+		}
+		d := dice(res.Masks[k], ref)
+		t.Logf("zoom mask %d: Dice %.5f", k, d)
+		if d < 0.999 {
+			t.Errorf("zoom mask %d: Dice %.5f < 0.999", k, d)
+		}
+		if d, at := maxAbsDiff(res.LowRes[k], wantLow[k*L*L:(k+1)*L*L]); d > 1e-3 {
+			t.Errorf("zoom low-res %d: max |diff| %g at %d > 1e-3", k, d, at)
 		}
 	}
 }

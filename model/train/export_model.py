@@ -1,4 +1,6 @@
-"""Export a training checkpoint to a model directory (ONNX + manifest.json). Usage: export_model.py CKPT OUTDIR [VERSION]"""
+"""Export a training checkpoint to a model directory (ONNX + manifest.json).
+Usage: export_model.py CKPT OUTDIR [VERSION] [--zoom POLICY_JSON]  (the auto_zoom policy, docs/MANIFEST.md)"""
+import json
 import os
 import sys
 
@@ -10,7 +12,10 @@ from medsa import export  # noqa: E402
 
 if __name__ == "__main__":
     torch.set_num_threads(2)
-    ver = sys.argv[3] if len(sys.argv) > 3 else "1.0.0"
-    m, man = export.export_checkpoint(sys.argv[1], sys.argv[2], version=ver)
-    total = sum(os.path.getsize(os.path.join(sys.argv[2], f["path"])) for f in man["files"].values())
+    argv = sys.argv[1:]
+    zoom = json.loads(argv[argv.index("--zoom") + 1]) if "--zoom" in argv else None
+    pos = [a for i, a in enumerate(argv) if not a.startswith("--") and not (i > 0 and argv[i - 1] == "--zoom")]
+    ver = pos[2] if len(pos) > 2 else "1.0.0"
+    m, man = export.export_checkpoint(pos[0], pos[1], version=ver, auto_zoom=zoom)
+    total = sum(os.path.getsize(os.path.join(pos[1], f["path"])) for f in man["files"].values())
     print("exported", list(man["files"]), "bytes", total, "params", man["params"])

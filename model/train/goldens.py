@@ -1,7 +1,7 @@
 """Golden cases for the Go engine (docs/MANIFEST.md): raw slice, preprocessed image, embeddings, decoder
 outputs, all computed with PyTorch from the checkpoint that was exported.
 
-Usage: goldens.py CKPT OUTDIR [MANIFEST]"""
+Usage: goldens.py CKPT OUTDIR [MANIFEST]   (with a manifest that has auto_zoom: one more case, decoded by the policy)"""
 import json
 import os
 import sys
@@ -23,13 +23,17 @@ def wr(d, name, arr):
     return {"file": name, "shape": list(a.shape)}
 
 
-def cases():
+def cases(zoom=None):
     out = []
     vol, sp, _ = sources.inv3()
     cor = vol[::-1, 128, :]  # coronal reformat: rows = z (superior up), cols = x
     out.append(dict(name="ct_coronal_aniso", modality="CT", slice=np.ascontiguousarray(cor),
                     spacing=[sp[0], sp[2]], window=[40.0, 400.0],
                     points=[[128.0, 40.0, 1], [60.5, 90.25, 0]], box=None, refine=False))
+    if zoom:  # the engine's auto-zoom on a small box of the same anisotropic reformat
+        out.append(dict(name="ct_coronal_box_zoom", modality="CT", slice=np.ascontiguousarray(cor),
+                        spacing=[sp[0], sp[2]], window=[40.0, 400.0], points=[[150.0, 50.0, 1]],
+                        box=[135.0, 38.0, 171.0, 66.0], refine=False, zoom=zoom))
     from skimage import io
     ret = io.imread(os.path.join(sources.SKIMAGE, "retina.jpg"))[::4, ::4][120:280, 180:380, :3]
     out.append(dict(name="rgb_fundus", modality="RGB", slice=np.ascontiguousarray(ret.astype(np.float32)),
@@ -100,6 +104,17 @@ def run_case(m, c, d, man=prep.DEFAULT):
                  "corners or a padding point (0,0,-1). masks.f32: the manifest formula on low_res_masks with W',H' "
                  "from the spacing (logits; threshold > 0).",
     }
+    if c.get("zoom"):
+        import evaluate as E
+        seg = E.ModelSeg(m, c["zoom"])
+        seg.set_image(sl if C > 1 else sl.reshape(H, W), c["spacing"], c["window"])
+        clicks = [(u, v, bool(l)) for u, v, l in c["points"]]
+        zm, _, zl = seg.candidates(clicks, c["box"], use_prev=False)
+        b = c["box"]
+        crop = E.crop_rect(min(b[0], b[2]), min(b[1], b[3]), max(b[0], b[2]), max(b[1], b[3]), c["zoom"],
+                           c["zoom"]["box_margin"], W, H)
+        case["zoom"] = {"crop": list(crop), "masks": wr(d, "zoom_masks.f32", zm.astype(np.float32)),
+                        "low_res": wr(d, "zoom_low_res.f32", zl)}
     with open(os.path.join(d, "case.json"), "w") as f:
         json.dump(case, f, indent=1)
         f.write("\n")
@@ -112,10 +127,13 @@ def main():
     m = L.from_checkpoint(ck)
     m.eval()
     man = prep.DEFAULT
-    if len(sys.argv) > 3:  # a manifest.json whose preprocessing to use (converted official checkpoints)
+    zoom = None
+    if len(sys.argv) > 3:  # the exported manifest.json: its preprocessing (converted official checkpoints) and
+        mf = json.load(open(sys.argv[3]))  # its auto_zoom policy (a zoom case is added)
         man = dict(prep.DEFAULT)
-        man.update({k: v for k, v in json.load(open(sys.argv[3])).items() if k in prep.DEFAULT})
-    for c in cases():
+        man.update({k: v for k, v in mf.items() if k in prep.DEFAULT})
+        zoom = mf.get("auto_zoom")
+    for c in cases(zoom):
         cs = run_case(m, c, os.path.join(sys.argv[2], c["name"]), man)
         print(cs["name"], cs["resized"], np.round(np.fromfile(os.path.join(sys.argv[2], c["name"], "iou_predictions.f32"), "<f4"), 3))
 

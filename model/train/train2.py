@@ -201,7 +201,7 @@ def step(model, x, tgt, valid, gen, bf16=True, depth=False):
                 pt, l = error_click(prev > 0, tb, valid, gen)
                 co = torch.cat([co, pt[:, None]], 1)
                 lb = torch.cat([lb, l[:, None]], 1)
-        single = single & False
+        single = torch.zeros_like(single)  # after corrections every candidate is asked to match
     with ctx:
         lg, iou = model.decode(emb, co, lb, mask_in, has)
     lg, iou = lg.float(), iou.float()

@@ -27,9 +27,14 @@ $PY $T/pack_data.py "$tmp/med.npz" "$tmp/med_real.npz.xz" --real-only >/dev/null
 $PY $T/train.py --phase adapt --init "$tmp/base/ckpt.pt" --data "$tmp/med_real.npz.xz" \
   --live 'synth:dermoscopy:1,synth:ultrasound:1' --live-frac 0.5 --chunks "$tmp/chunks.npz" --chunk-prob 0.5 \
   --workers 1 --device auto --max-steps 2 --minutes 2 --batch 2 --eval-every 1000 --out "$tmp/adapt_live" >/dev/null
-parity() {  # checkpoint -> export, goldens, checker, Go engine parity (ORT vs PyTorch)
-  $PY $T/export_model.py "$1" "$tmp/model_$2" 0.0.0-smoke
-  $PY $T/goldens.py "$1" "$tmp/golden_$2"
+parity() {  # checkpoint name [zoom policy] -> export, goldens, checker, Go engine parity (ORT vs PyTorch)
+  if [ -n "${3:-}" ]; then
+    $PY $T/export_model.py "$1" "$tmp/model_$2" 0.0.0-smoke --zoom "$3"
+    $PY $T/goldens.py "$1" "$tmp/golden_$2" "$tmp/model_$2/manifest.json"  # + a case through the zoom policy
+  else
+    $PY $T/export_model.py "$1" "$tmp/model_$2" 0.0.0-smoke
+    $PY $T/goldens.py "$1" "$tmp/golden_$2"
+  fi
   $PY $T/check_export.py "$tmp/model_$2"
   if [ -f model/golden_test.go ] && [ -e "${MEDSA_ORT_LIB:-.cache/ort/libonnxruntime.so.1}" ]; then
     MEDSA_MODEL_DIR="$tmp/model_$2" MEDSA_GOLDEN_DIR="$tmp/golden_$2" go test -count=1 ./model -run 'TestGolden$'
@@ -48,5 +53,5 @@ $PY $T/train2.py --out "$tmp/v2base" --phase base --steps 2 --batch 4 --size 64 
 $PY $T/train2.py --out "$tmp/v2base" --phase base --steps 4 --batch 4 --size 64 --tiny --fp32 --resume | grep -q "step 2/4"
 $PY $T/train2.py --out "$tmp/v2adapt" --phase adapt --init "$tmp/v2base/ckpt.pt" --steps 3 --batch 2 --size 64 \
   --tiny --fp32 --chunk-prob 0.5 --depth 4 >/dev/null
-parity "$tmp/v2adapt/ckpt.pt" v2
+parity "$tmp/v2adapt/ckpt.pt" v2 '{"box_margin": 2.0, "min_side": 48, "click_below": 0.02, "click_margin": 2.5, "max_frac": 0.8}'
 echo "model-smoke: ok in $(( $(date +%s) - start )) s"
