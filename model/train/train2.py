@@ -259,7 +259,9 @@ def main():
     ap.add_argument("--phase", default="base", choices=["base", "adapt", "joint"])
     ap.add_argument("--init", default="")
     ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--steps", type=int, default=6000, help="length of the learning-rate schedule")
+    ap.add_argument("--stop-at", type=int, default=0, help="stop at this step (0 = --steps); how a recipe "
+                    "reproduces a run that was cut short")
     ap.add_argument("--minutes", type=float, default=60)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--size", type=int, default=128)
@@ -321,7 +323,8 @@ def main():
     chunk_prob = args.chunk_prob if args.chunk_prob >= 0 else (0.0 if args.phase == "base" else 0.25)
     s = s0
     acc = {"loss": 0.0, "iou_best": 0.0, "n": 0, "gen_s": 0.0}
-    while s < args.steps and time.time() - t0 < args.minutes * 60:
+    stop = args.stop_at or args.steps
+    while s < min(stop, args.steps) and time.time() - t0 < args.minutes * 60:
         tg = time.time()
         depth = chunk_prob > 0 and float(torch.rand(1, generator=gen)) < chunk_prob
         if depth:
