@@ -19,7 +19,7 @@ def smooth(y, k=9):
 def main():
     fig, ax = plt.subplots(1, 3, figsize=(15, 4.2))
     off = 0
-    for p, name in ((sys.argv[1], "base (128 px, batch 16)"), (sys.argv[2], "adapt (256 px, batch 8, base frozen)")):
+    for p, name in ((sys.argv[1], "base (128 px, batch 16)"), (sys.argv[2], "256-px fine-tuning (batch 8, 1 thread)")):
         if not os.path.exists(p):
             continue
         rows = [json.loads(l) for l in open(p) if l.strip()]

@@ -86,7 +86,17 @@ start_app() { # args...
   sleep 1
   CX=$(st view.centre_x | cut -d. -f1); CY=$(st view.centre_y | cut -d. -f1)
 }
-stop_app() { kill $APID 2>/dev/null || true; wait $APID 2>/dev/null || true; APID=""; }
+stop_app() { # SIGTERM; a medsa that has not exited 20 s later is dumped (SIGQUIT: goroutines into app.log),
+  # reported and killed, so a stuck exit is seen instead of hanging the suite (seen once, 2026-12-01)
+  [ -n "$APID" ] || return 0
+  kill "$APID" 2>/dev/null || true
+  for _ in $(seq 200); do kill -0 "$APID" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$APID" 2>/dev/null; then
+    echo "gui-xvfb: WARNING medsa did not exit 20 s after SIGTERM; goroutine dump in the app log:" >&2
+    kill -QUIT "$APID" 2>/dev/null || true; sleep 1; kill -9 "$APID" 2>/dev/null || true
+    grep -A3 "^goroutine" "$W/app.log" | grep -E "^goroutine|/work|/app/|/model/" | head -40 >&2 || true
+  fi
+  wait "$APID" 2>/dev/null || true; APID=""; }
 key() { xdotool key --window "$WID" "$@"; sleep 0.3; }
 drag() { # x0 y0 x1 y1 (window coordinates), in small steps like a hand
   xdotool mousemove --window "$WID" "$1" "$2" mousedown 1
@@ -123,9 +133,10 @@ wait_for count_accepted 1 10
 key ctrl+s
 saved 1 "$W/a.nii.gz"
 
-# 2. Brush a stroke below the structure, undo it, save; redo it, save.
+# 2. Brush a stroke below the structure, undo it, save; redo it, save. Below the box's zoom crop (2x the box,
+# rounded up): a box answer can fill its crop when the box lies inside a larger structure.
 key b
-drag $((CX - 40)) $((CY + 120)) $((CX + 40)) $((CY + 120))
+drag $((CX - 40)) $((CY + 150)) $((CX + 40)) $((CY + 150))
 wait_for count_edit 1 10
 shot "$SHOTS/gui-$TAG-brush.png"
 key ctrl+z
