@@ -72,15 +72,30 @@ wait_for() {
 }
 
 start_app() { # args...
-  rm -f "$STATE"
-  ./bin/medsa -no-recovery "$@" >>"$W/app.log" 2>&1 &
-  APID=$!
-  WID=""
-  for _ in $(seq 600); do
-    WID=$(xdotool search --onlyvisible --name '^medsa' 2>/dev/null | head -1 || true)
-    [ -n "$WID" ] && [ -n "$(st view.centre_x)" ] && break
-    kill -0 $APID 2>/dev/null || fail "medsa exited at start"
-    sleep 0.1
+  # One retry when GLFW itself fails to initialise against the fresh Xvfb (seen once in CI: a panic in
+  # glfw.CreateStandardCursor before any medsa code ran); any other early exit fails at once.
+  local try
+  for try in 1 2; do
+    rm -f "$STATE"
+    local log0=0; [ -f "$W/app.log" ] && log0=$(wc -l <"$W/app.log")
+    ./bin/medsa -no-recovery "$@" >>"$W/app.log" 2>&1 &
+    APID=$!
+    WID=""
+    local died=""
+    for _ in $(seq 600); do
+      WID=$(xdotool search --onlyvisible --name '^medsa' 2>/dev/null | head -1 || true)
+      [ -n "$WID" ] && [ -n "$(st view.centre_x)" ] && break
+      kill -0 $APID 2>/dev/null || { died=1; break; }
+      sleep 0.1
+    done
+    [ -z "$died" ] && break
+    wait $APID 2>/dev/null || true
+    if [ $try = 1 ] && tail -n +$((log0 + 1)) "$W/app.log" | grep -q "glfw\.panicError\|glfw.acceptError"; then
+      echo "gui-xvfb: WARNING GLFW failed to initialise (X server not ready?); starting medsa once more" >&2
+      sleep 2
+      continue
+    fi
+    fail "medsa exited at start"
   done
   [ -n "$WID" ] || fail "no window after 60 s"
   sleep 1
