@@ -9,7 +9,8 @@ import (
 	"io/fs"
 	"math"
 	"os"
-	"path/filepath"
+
+	"github.com/medsa/medsa/io/atomicfile"
 )
 
 // segmentState is what `medsa segment --state FILE` keeps between calls so a
@@ -98,27 +99,14 @@ func encodeLogits(x []float32) string {
 	return base64.StdEncoding.EncodeToString(raw)
 }
 
-// saveState writes s to path atomically (temporary file in the same
-// directory, then rename), so an interrupted call never leaves half a state.
+// saveState writes s to path atomically, so an interrupted call never
+// leaves half a state.
 func saveState(path string, s *segmentState) error {
 	b, err := json.Marshal(s)
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".medsa-state-*")
-	if err != nil {
-		return fmt.Errorf("--state %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.WriteFile(path, b); err != nil {
 		return fmt.Errorf("--state %s: %w", path, err)
 	}
 	return nil

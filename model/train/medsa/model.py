@@ -436,23 +436,33 @@ class HyPAdapter(nn.Module):
         self.D_fc2 = nn.Linear(hidden, dim)
         nn.init.zeros_(self.D_fc2.weight)
         nn.init.zeros_(self.D_fc2.bias)
-        self.hyper = nn.ModuleList()
-        self.norms = nn.ModuleList()
-        for _ in range(layers):
-            m = nn.Sequential(nn.Linear(prompt_dim, mlp_hidden), nn.ReLU(), nn.Linear(mlp_hidden, hidden * hidden))
-            nn.init.normal_(m[2].weight, std=1e-3)
-            with torch.no_grad():
-                m[2].bias.copy_(torch.eye(hidden).flatten())
-            self.hyper.append(m)
-            self.norms.append(nn.LayerNorm(hidden))
+        self.hyper, self.norms = hyper_layers(prompt_dim, hidden, mlp_hidden, layers)
 
     def forward(self, x, e_prompt):
-        e = self.act(self.D_fc1(x))
-        B = x.shape[0]
-        for m, n in zip(self.hyper, self.norms):
-            w = m(e_prompt).view(B, self.h, self.h)
-            e = F.relu(n(e @ w))
-        return x + self.D_fc2(e)
+        return x + self.D_fc2(apply_hyper(self.act(self.D_fc1(x)), e_prompt, self.hyper, self.norms, self.h))
+
+
+def hyper_layers(prompt_dim, hidden, mlp_hidden, layers):
+    """HyP-Adpt's hypernetwork: per layer an MLP from the prompt embedding to an h x h weight (starting at the
+    identity) and a LayerNorm. Shared by the 1.x decoder and Med-SA 2.0 (net.HyPAdapter)."""
+    hyper, norms = nn.ModuleList(), nn.ModuleList()
+    for _ in range(layers):
+        m = nn.Sequential(nn.Linear(prompt_dim, mlp_hidden), nn.ReLU(), nn.Linear(mlp_hidden, hidden * hidden))
+        nn.init.normal_(m[2].weight, std=1e-3)
+        with torch.no_grad():
+            m[2].bias.copy_(torch.eye(hidden).flatten())
+        hyper.append(m)
+        norms.append(nn.LayerNorm(hidden))
+    return hyper, norms
+
+
+def apply_hyper(e, e_prompt, hyper, norms, h):
+    """e [B, N, h] down-projected features; for each layer e <- ReLU(LayerNorm(e @ W(e_prompt))) (paper eq. 2).
+    The product is cast to float32 before the norm (bf16 autocast)."""
+    B = e.shape[0]
+    for m, n in zip(hyper, norms):
+        e = F.relu(n((e @ m(e_prompt).view(B, h, h)).float()))
+    return e
 
 
 class TwoWayAttentionBlock(nn.Module):

@@ -30,7 +30,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .model import Adapter, MLPBlock, PositionEmbeddingRandom
+from .model import Adapter, MLPBlock, PositionEmbeddingRandom, apply_hyper, hyper_layers
 
 ARCH = "conv2"
 
@@ -231,22 +231,12 @@ class HyPAdapter(nn.Module):
         self.D_fc2 = nn.Conv2d(hidden, dim, 1)
         nn.init.zeros_(self.D_fc2.weight)
         nn.init.zeros_(self.D_fc2.bias)
-        self.hyper = nn.ModuleList()
-        self.norms = nn.ModuleList()
-        for _ in range(layers):
-            m = nn.Sequential(nn.Linear(prompt_dim, mlp_hidden), nn.ReLU(), nn.Linear(mlp_hidden, hidden * hidden))
-            nn.init.normal_(m[2].weight, std=1e-3)
-            with torch.no_grad():
-                m[2].bias.copy_(torch.eye(hidden).flatten())
-            self.hyper.append(m)
-            self.norms.append(nn.LayerNorm(hidden))
+        self.hyper, self.norms = hyper_layers(prompt_dim, hidden, mlp_hidden, layers)
 
     def forward(self, x, e_prompt):
         B, _, H, W = x.shape
         e = F.relu(self.D_fc1(x)).flatten(2).transpose(1, 2)  # [B, HW, h]
-        for m, n in zip(self.hyper, self.norms):
-            w = m(e_prompt).view(B, self.h, self.h)
-            e = F.relu(n((e @ w).float()))
+        e = apply_hyper(e, e_prompt, self.hyper, self.norms, self.h)
         return x + self.D_fc2(e.transpose(1, 2).reshape(B, self.h, H, W))
 
 
