@@ -33,6 +33,11 @@ type frameRef struct {
 	hasWin    bool
 	secondary [4]int // temporal, acquisition, echo, stack position: picks among duplicates
 	seq       int
+	inst      int  // InstanceNumber (0 when absent): orders frames only when no positions exist
+	hasInst   bool // InstanceNumber present
+	badIOP    bool // an orientation is given but is not two orthogonal unit vectors
+	badPS     bool // a PixelSpacing is missing, zero, negative or not finite (1 mm used)
+	badSlope  bool // RescaleSlope is zero or not finite (1 used)
 }
 
 // pixelFormat is what every file of the series must share.
@@ -73,12 +78,29 @@ func (f pixelFormat) check() error {
 // frames expands a header into its frames with per-frame geometry.
 func frames(h *header) ([]frameRef, error) {
 	d := h.ds
-	n := d.uint(tNumberOfFrames, 1)
-	if n < 1 {
-		n = 1
-	}
+	n := max(1, h.nframes)
 	if n > 1<<20 {
 		return nil, fmt.Errorf("number of frames %d", n)
+	}
+	// The file must hold what the header claims before anything is allocated per frame:
+	// native pixels their bytes, encapsulated ones at least an 8-byte item per frame.
+	if h.hasPix {
+		end := h.size
+		if h.data != nil {
+			end = int64(len(h.data))
+		}
+		avail := max(0, end-h.pixOff)
+		if h.pixLen >= 0 {
+			avail = min(avail, h.pixLen)
+			if pf := formatOf(d); pf.check() == nil {
+				if need := nativeBytes(pf, n); need > avail {
+					return nil, fmt.Errorf("PixelData holds %d bytes; %d frame(s) of %dx%dx%d at %d bits need %d",
+						avail, n, pf.cols, pf.rows, pf.spp, pf.alloc, need)
+				}
+			}
+		} else if int64(n)*8 > avail {
+			return nil, fmt.Errorf("NumberOfFrames is %d but the encapsulated PixelData (%d bytes) cannot hold that many fragments", n, avail)
+		}
 	}
 	shared := d.item(tSharedFG)
 	var perFrame []*dataset
@@ -132,16 +154,26 @@ func frames(h *header) ([]frameRef, error) {
 			copy(f.iop[:], iop)
 			f.hasIOP = normalizeIOP(&f.iop)
 		}
+		f.badIOP = iop != nil && !f.hasIOP
 		f.ps = [2]float64{1, 1}
 		if len(ps) == 2 && finite(ps...) && ps[0] > 0 && ps[1] > 0 {
 			f.ps = [2]float64{ps[0], ps[1]}
+		} else if ps != nil || d.get(tPixelSpacing) != nil {
+			f.badPS = true
 		}
+		f.inst, f.hasInst = d.uint(tInstanceNumber, 0), d.get(tInstanceNumber) != nil
 		pv := fg(i, tPixelValueSeq)
 		if pv == nil {
 			pv = d
 		}
 		f.slope = pv.float(tRescaleSlope, d.float(tRescaleSlope, 1))
 		f.inter = pv.float(tRescaleIntercept, d.float(tRescaleIntercept, 0))
+		for _, x := range []*dataset{pv, d} {
+			if v := x.floats(tRescaleSlope); len(v) > 0 {
+				f.badSlope = v[0] == 0 || !finite(v[0])
+				break
+			}
+		}
 		if f.slope == 0 {
 			f.slope = 1
 		}
@@ -218,6 +250,22 @@ func build(name string, hs []*header) (*volumeT, error) {
 		}
 	}
 	var all []frameRef
+	var lying []string
+	raw := 0
+	for _, h := range hs {
+		if h.nfLie {
+			lying = append(lying, filepath0(h.path))
+			raw = h.nfRaw
+		}
+	}
+	if len(lying) > 0 {
+		more := ""
+		if len(lying) > 3 {
+			more = fmt.Sprintf(" and %d more", len(lying)-3)
+			lying = lying[:3]
+		}
+		notes = append(notes, fmt.Sprintf("NumberOfFrames is %d in %s%s; read as 1 frame", raw, strings.Join(lying, ", "), more))
+	}
 	for _, h := range hs {
 		fr, err := frames(h)
 		if err != nil {
@@ -242,6 +290,10 @@ func build(name string, hs []*header) (*volumeT, error) {
 	if err := volume.CheckSize(size, channels); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	if err := volume.CheckMemory(fmt.Sprintf("%s: %dx%dx%d x %d channel(s) as float32", name, size[0], size[1], size[2], channels),
+		int64(size[0])*int64(size[1])*int64(size[2])*int64(channels)*4); err != nil {
+		return nil, err
+	}
 	// The files must justify the allocation: native pixels need their bytes;
 	// compressed ones at most 1024 voxels per byte.
 	frameVox := int64(pf.rows) * int64(pf.cols) * int64(channels)
@@ -253,7 +305,7 @@ func build(name string, hs []*header) (*volumeT, error) {
 		if h.pixLen < 0 {
 			continue
 		}
-		nf := max(1, h.ds.uint(tNumberOfFrames, 1))
+		nf := h.nframes
 		need := nativeBytes(pf, nf)
 		end := h.size
 		if h.data != nil {
@@ -282,7 +334,7 @@ func build(name string, hs []*header) (*volumeT, error) {
 	for k, f := range sel {
 		s := slots[f.h]
 		if s == nil {
-			s = make([]int, f.h.ds.uint(tNumberOfFrames, 1)+1)
+			s = make([]int, f.h.nframes)
 			for i := range s {
 				s[i] = -1
 			}
@@ -335,15 +387,51 @@ func checkSyntax(ts string) error {
 
 // geometry sorts frames along the slice normal, drops duplicates, and derives the affine.
 func geometry(all []frameRef) ([]frameRef, volume.Affine, []string, error) {
-	var notes []string
-	spatial := true
+	notes, commonPS := frameNotes(all)
+	var placed, unplaced []frameRef
 	for _, f := range all {
-		if !f.hasPos || !f.hasIOP {
-			spatial = false
-			break
+		if f.hasPos && f.hasIOP {
+			placed = append(placed, f)
+		} else {
+			unplaced = append(unplaced, f)
+		}
+	}
+	// A series where most frames carry a position but a few do not: the positions
+	// decide the order and the odd frames are left out, named. Stacking everything in
+	// file order instead would scramble the whole volume.
+	if len(placed) >= 2 && len(unplaced) > 0 {
+		notes = append(notes, fmt.Sprintf("left out %d of %d frame(s) without a usable ImagePositionPatient/ImageOrientationPatient (%s); the other %d are placed by their positions",
+			len(unplaced), len(all), frameNames(unplaced, 3), len(placed)))
+		all = placed
+	}
+	spatial := len(unplaced) == 0 || len(placed) >= 2
+	stackOrder := "file name order"
+	if !spatial && len(all) > 1 {
+		// No positions at all: InstanceNumber when every frame has a distinct one, else file order.
+		byInst := true
+		seen := map[[2]int]bool{}
+		for _, f := range all {
+			key := [2]int{f.inst, f.idx}
+			if !f.hasInst || seen[key] {
+				byInst = false
+				break
+			}
+			seen[key] = true
+		}
+		if byInst {
+			sort.SliceStable(all, func(i, j int) bool {
+				if all[i].inst != all[j].inst {
+					return all[i].inst < all[j].inst
+				}
+				return all[i].idx < all[j].idx
+			})
+		}
+		if byInst {
+			stackOrder = "InstanceNumber order"
 		}
 	}
 	first := all[0]
+	first.ps = commonPS
 	if spatial {
 		for _, f := range all[1:] {
 			for c := 0; c < 6; c++ {
@@ -460,9 +548,12 @@ func geometry(all []frameRef) ([]frameRef, volume.Affine, []string, error) {
 					col[r]*first.ps[0]*float64(first.h.ds.uint(tRows, 1)-1)) / 2
 			}
 		}
-		if len(all) > 1 {
-			notes = append(notes, fmt.Sprintf("no per-frame positions: %d frames stacked in file order (k is frame number, %.3g mm apart)", len(all), t))
-		} else if !first.hasPos || !first.hasIOP {
+		switch {
+		case len(all) > 1:
+			notes = append(notes, fmt.Sprintf("no per-frame positions: %d frames stacked in %s (k is the frame number, %.3g mm apart)", len(all), stackOrder, t))
+		case first.badIOP:
+			notes = append(notes, fmt.Sprintf("ImageOrientationPatient %v is not two orthogonal unit vectors (collinear or zero): identity orientation assumed", first.h.ds.floats(tIOP)))
+		case !first.hasPos || !first.hasIOP:
 			notes = append(notes, "no image position/orientation: identity orientation assumed")
 		}
 	}
@@ -483,6 +574,74 @@ func geometry(all []frameRef) ([]frameRef, volume.Affine, []string, error) {
 		return nil, a, nil, fmt.Errorf("geometry: %w", err)
 	}
 	return sel, a, notes, nil
+}
+
+// frameNotes reports header values the reader had to replace, once per kind.
+// It also returns the PixelSpacing most frames share.
+func frameNotes(all []frameRef) ([]string, [2]float64) {
+	var notes []string
+	var badPS, badSlope, badIOP, otherPS []frameRef
+	counts := map[[2]float64]int{}
+	for _, f := range all {
+		if f.badPS {
+			badPS = append(badPS, f)
+		} else {
+			counts[f.ps]++
+		}
+		if f.badSlope {
+			badSlope = append(badSlope, f)
+		}
+		if f.badIOP && len(all) > 1 {
+			badIOP = append(badIOP, f)
+		}
+	}
+	var common [2]float64
+	for ps, n := range counts {
+		if n > counts[common] || (n == counts[common] && (ps[0] < common[0] || ps[0] == common[0] && ps[1] < common[1])) {
+			common = ps
+		}
+	}
+	for _, f := range all {
+		if !f.badPS && (math.Abs(f.ps[0]-common[0]) > 1e-4*common[0] || math.Abs(f.ps[1]-common[1]) > 1e-4*common[1]) {
+			otherPS = append(otherPS, f)
+		}
+	}
+	if len(badPS) > 0 {
+		notes = append(notes, fmt.Sprintf("PixelSpacing %q is missing, zero or not a number in %d frame(s) (%s): 1 mm assumed there",
+			badPS[0].h.ds.str(tPixelSpacing), len(badPS), frameNames(badPS, 3)))
+	}
+	if len(otherPS) > 0 {
+		notes = append(notes, fmt.Sprintf("PixelSpacing differs in %d frame(s) (%s has %.4g\\%.4g; most have %.4g\\%.4g): the volume uses the common spacing, so those slices are drawn at the wrong scale",
+			len(otherPS), frameNames(otherPS, 3), otherPS[0].ps[0], otherPS[0].ps[1], common[0], common[1]))
+	}
+	if len(badSlope) > 0 {
+		notes = append(notes, fmt.Sprintf("RescaleSlope %q is zero or not finite in %d frame(s) (%s): 1 used, so those values are raw stored values",
+			badSlope[0].h.ds.str(tRescaleSlope), len(badSlope), frameNames(badSlope, 3)))
+	}
+	if len(badIOP) > 0 {
+		notes = append(notes, fmt.Sprintf("ImageOrientationPatient is not two orthogonal unit vectors in %d frame(s) (%s)", len(badIOP), frameNames(badIOP, 3)))
+	}
+	if len(counts) == 0 {
+		common = [2]float64{1, 1}
+	}
+	return notes, common
+}
+
+// frameNames names up to k frames by file (and frame number in multi-frame files).
+func frameNames(fs []frameRef, k int) string {
+	var parts []string
+	for i, f := range fs {
+		if i == k {
+			parts = append(parts, fmt.Sprintf("and %d more", len(fs)-k))
+			break
+		}
+		n := filepath0(f.h.path)
+		if f.h.nframes > 1 {
+			n += fmt.Sprintf(" frame %d", f.idx+1)
+		}
+		parts = append(parts, n)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // readPayload returns the PixelData value bytes of h (native: the declared
@@ -650,7 +809,7 @@ func decodeFile(h *header, pf pixelFormat, slots []int, sel []frameRef, dst []fl
 	if err != nil {
 		return fmt.Errorf("%s: %w", h.path, err)
 	}
-	nFrames := max(1, h.ds.uint(tNumberOfFrames, 1))
+	nFrames := h.nframes
 	bo := binary.ByteOrder(binary.LittleEndian)
 	if h.bigEnd {
 		bo = binary.BigEndian

@@ -59,7 +59,13 @@ type bitReader struct {
 	acc    uint64
 	n      uint
 	marker bool // hit a marker: feed zeros
+	fake   int  // zero bytes fed after a marker or the end of the data
 }
+
+// overrun reports whether decoding used bits that the data does not hold: the stream
+// was cut short (a truncated fragment) or is corrupt. An encoder pads the last byte,
+// so a whole stream never needs a fed zero.
+func (b *bitReader) overrun() bool { return b.fake*8 > int(b.n) }
 
 func (b *bitReader) fill() {
 	for b.n <= 56 {
@@ -72,10 +78,13 @@ func (b *bitReader) fill() {
 				} else {
 					b.marker = true
 					c = 0
+					b.fake++
 				}
 			} else {
 				b.pos++
 			}
+		} else {
+			b.fake++
 		}
 		b.acc |= uint64(c) << (56 - b.n)
 		b.n += 8
@@ -121,8 +130,11 @@ func (b *bitReader) decode(h *llHuff) (int, error) {
 
 // restart skips to after the next RSTn marker.
 func (b *bitReader) restart() error {
+	if b.overrun() {
+		return errors.New("restart interval ends before its data (truncated or corrupt stream)")
+	}
 	// Discard buffered bits; find the marker in the byte stream.
-	b.acc, b.n, b.marker = 0, 0, false
+	b.acc, b.n, b.marker, b.fake = 0, 0, false, 0
 	for b.pos+1 < len(b.data) {
 		if b.data[b.pos] == 0xFF && b.data[b.pos+1] >= 0xD0 && b.data[b.pos+1] <= 0xD7 {
 			b.pos += 2
@@ -319,6 +331,9 @@ func (img *llImage) scan(data []byte, tbl []*llHuff, pred int, pt uint, ri int) 
 				reset = false
 			}
 		}
+	}
+	if br.overrun() {
+		return 0, fmt.Errorf("lossless JPEG: the compressed data ends before the image does (%dx%d): truncated fragment?", w, h)
 	}
 	if pt > 0 {
 		for i := range pix {

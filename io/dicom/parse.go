@@ -188,6 +188,9 @@ type header struct {
 	size    int64 // file size
 	pixNote string
 	pixVR   string // "OB", "OW" or "" (implicit)
+	nframes int    // NumberOfFrames as used: >= 1 (see frameCount)
+	nfLie   bool   // NumberOfFrames was below 1 (nfRaw)
+	nfRaw   int
 }
 
 // walker walks elements in buf.
@@ -486,6 +489,10 @@ func parseHeader(path string, buf []byte, size int64, complete bool) (*header, e
 	h.ds.bo = w.bo
 	pix := -1
 	if _, err := w.parseDataset(h.ds, pos, -1, 0, &pix); err != nil {
+		if _, known := tsNames[h.ts]; !known && err != errNeedMore {
+			// Parsed as explicit little endian, the default for syntaxes we do not know.
+			return nil, fmt.Errorf("unknown transfer syntax %q: the data set does not parse as explicit VR little endian (%w)", h.ts, err)
+		}
 		return nil, err
 	}
 	if pix >= 0 {
@@ -506,7 +513,18 @@ func parseHeader(path string, buf []byte, size int64, complete bool) (*header, e
 			}
 		}
 	}
+	h.nframes, h.nfRaw = frameCount(h.ds)
+	h.nfLie = h.nfRaw != h.nframes
 	return h, nil
+}
+
+// frameCount reads NumberOfFrames once for every later use. A value below 1 is a lying
+// header (seen from broken exporters): it is read as one frame, with a note, and the
+// pixel-size checks then hold the file to that.
+// It returns the count to use and the value the header holds.
+func frameCount(d *dataset) (use, raw int) {
+	n := d.uint(tNumberOfFrames, 1)
+	return max(1, n), n
 }
 
 func isVR(s string) bool {

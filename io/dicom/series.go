@@ -209,7 +209,7 @@ func group(hs []*header) ([]Series, map[string][]*header) {
 		h := g[0]
 		frames := 0
 		for _, x := range g {
-			frames += max(1, x.ds.uint(tNumberOfFrames, 1))
+			frames += max(1, x.nframes)
 		}
 		out = append(out, Series{UID: uid, Number: h.ds.uint(tSeriesNumber, 0), Description: h.ds.str(tSeriesDescription),
 			Modality: h.ds.str(tModality), Files: len(g),
