@@ -7,7 +7,7 @@ export OMP_WAIT_POLICY := PASSIVE
 export MEDSA_REQUIRE_TESTDATA := 1
 STAMP := .cache/setup.stamp
 
-.PHONY: all setup build run test lint unit extra fuzz bench testdata model package gpu clean
+.PHONY: all setup build run test lint unit extra fuzz bench testdata model package gpu clean highdicom-venv
 
 all: build
 
@@ -50,6 +50,15 @@ test: lint unit extra fuzz
 # Benchmarks, each a ratio against a peer in the same run: scripts/bench.d/*.sh.
 bench: build testdata
 	@set -e; for s in scripts/bench.d/*.sh; do [ -e "$$s" ] || continue; echo "== $$s"; bash "$$s"; done
+
+# highdicom, a further DICOM-SEG referee (scripts/test.d/dicomseg-referee.sh): a venv over Debian's
+# pydicom, numpy and pillow, with pinned versions.
+HIGHDICOM_VENV := .cache/highdicom-venv
+highdicom-venv: $(HIGHDICOM_VENV)/.ok
+$(HIGHDICOM_VENV)/.ok:
+	/usr/bin/python3 -m venv --system-site-packages $(HIGHDICOM_VENV)
+	$(HIGHDICOM_VENV)/bin/pip install --no-input --disable-pip-version-check highdicom==0.22.0 pillow-jpls==1.3.2
+	@touch $@
 
 model: setup testdata
 	$(MAKE) -C model/train model

@@ -129,6 +129,7 @@ func runBench(args []string) error {
 		if err != nil {
 			return err
 		}
+		printNotes(v)
 		rep.Image = *imgPath
 	}
 	plane := volume.Axial

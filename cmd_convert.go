@@ -1,17 +1,25 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 
 	"github.com/medsa/medsa/io/load"
 	"github.com/medsa/medsa/io/nifti"
 )
 
-// runConvert writes the image at PATH as NIfTI with the affine `medsa info` prints.
+// runConvert writes the image at PATH as NIfTI, NRRD or MetaImage (by OUT's
+// extension) with the affine `medsa info` prints.
 func runConvert(args []string) error {
-	pos, opt, err := parseImageArgs("convert", args, 2)
+	var force bool
+	pos, opt, err := parseImageArgs("convert", args, 2, func(fs *flag.FlagSet) {
+		fs.BoolVar(&force, "force", false, "replace OUT even when it is read-only")
+	})
 	if err != nil {
 		return fmt.Errorf("%v (%v)", err, errUsageConvert)
+	}
+	if err := checkOutput(pos[1], force); err != nil {
+		return err
 	}
 	v, err := load.Open(pos[0], opt)
 	if list, ok := load.MultipleSeries(err); ok {
@@ -20,6 +28,7 @@ func runConvert(args []string) error {
 	if err != nil {
 		return err
 	}
+	printNotes(v)
 	opts := []nifti.Option{nifti.Description("medsa convert")}
 	if fm, _ := load.Detect(pos[0]); fm == load.DICOM && v.Channels == 1 {
 		switch v.DataType {
@@ -29,5 +38,5 @@ func runConvert(args []string) error {
 			opts = append(opts, nifti.DataType(v.DataType))
 		}
 	}
-	return nifti.WriteVolume(pos[1], v, opts...)
+	return load.SaveVolume(pos[1], v, opts...) // the format by extension: .nii[.gz], .nrrd, .mha, .mhd
 }

@@ -33,11 +33,15 @@ type imageInfo struct {
 	Series      []dicom.Series `json:"series,omitempty"`
 }
 
-// parseImageArgs reads PATH [more positional] [--series UID] in any order.
-func parseImageArgs(name string, args []string, positional int) ([]string, load.Options, error) {
+// parseImageArgs reads PATH [more positional] [--series UID] in any order, plus
+// the flags extra defines.
+func parseImageArgs(name string, args []string, positional int, extra ...func(*flag.FlagSet)) ([]string, load.Options, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	uid := fs.String("series", "", "DICOM SeriesInstanceUID to read when a folder holds several")
+	for _, f := range extra {
+		f(fs)
+	}
 	var pos []string
 	for len(args) > 0 {
 		if err := fs.Parse(args); err != nil {
@@ -92,4 +96,4 @@ func runInfo(args []string) error {
 	return enc.Encode(info)
 }
 
-var errUsageConvert = errors.New("usage: medsa convert PATH OUT.nii[.gz] [--series UID]")
+var errUsageConvert = errors.New("usage: medsa convert PATH OUT.nii[.gz]|OUT.nrrd|OUT.mha|OUT.mhd [--series UID] [--force]")

@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -26,16 +24,20 @@ func init() {
 
 const usageSegment = `usage: medsa segment --image PATH --out MASK [--model DIR] [--device auto|cpu|cuda] [--threads N]
        [--plane axial|coronal|sagittal] [--point i,j,k,+] [--point i,j,k,-] ... [--box i0,j0,i1,j1,k]
-       [--propagate [--no-3d]] [--series UID] [--state FILE] [--no-zoom]
+       [--propagate [--no-3d]] [--series UID] [--state FILE] [--no-zoom] [--force]
   points are voxel indices (i,j,k) in array order (k = 0 for 2D images); the point's index along the
   plane's fixed axis picks the slice. A box gives the two slice-frame corners and the slice: for the
   axial plane of an image stored axially that is i0,j0,i1,j1,k; in general u0,v0,u1,v1,index with u, v
   the two remaining array axes in order. --propagate continues the mask through the volume in both
-  directions until it vanishes. Writes a NIfTI label map (label 1) on the source grid, or a PNG of
-  label values (0/1) when MASK ends in .png and the image is 2D, plus the JSON sidecar (io/mask).
+  directions until it vanishes. Writes a label map (label 1) on the source grid in the format MASK's
+  extension names (.nii[.gz], .nrrd, .seg.nrrd for 3D Slicer, .mha, .mhd), or a PNG of label values
+  (0/1) when MASK ends in .png and the image is 2D, plus the JSON sidecar (io/mask); .dcm writes a
+  DICOM-SEG (one segment, referencing the source series) when the image is DICOM.
   --state FILE refines across calls as clicks in the GUI do: when FILE exists, its prompts (same image,
   plane and slice) are kept, this call's points are added (a new --box replaces the old one) and its
-  low-res logits are fed back as the decoder's mask input; the call then writes the new state to FILE.`
+  low-res logits are fed back as the decoder's mask input; the call then writes the new state to FILE.
+  Every output is checked before the model runs; a read-only MASK, sidecar or FILE is replaced only
+  with --force.`
 
 // pointList collects repeated --point flags.
 type pointList []string
@@ -47,7 +49,7 @@ type segmentArgs struct {
 	image, out, modelDir, device, plane, box, series, state string
 	threads                                                 int
 	points                                                  pointList
-	propagate, no3D, noZoom                                 bool
+	propagate, no3D, noZoom, force                          bool
 }
 
 func parseSegmentArgs(args []string) (*segmentArgs, error) {
@@ -67,6 +69,7 @@ func parseSegmentArgs(args []string) (*segmentArgs, error) {
 	fs.StringVar(&a.series, "series", "", "DICOM series UID")
 	fs.BoolVar(&a.noZoom, "no-zoom", false, "decode on the full view even when the model has an auto_zoom policy")
 	fs.StringVar(&a.state, "state", "", "refinement state file (read if it exists, then written)")
+	fs.BoolVar(&a.force, "force", false, "replace MASK (and its sidecar) even when read-only")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -156,7 +159,23 @@ func runSegment(args []string) error {
 		return err
 	}
 	if strings.HasSuffix(strings.ToLower(a.out), ".png") && a.propagate {
-		return errors.New("--propagate writes a volume: use a .nii or .nii.gz output")
+		return errors.New("--propagate writes a volume: use a .nii.gz, .nii, .nrrd, .seg.nrrd, .mha or .mhd output")
+	}
+	// Every output is checked before the image is read or the model runs, so a bad
+	// one fails fast and nothing is half written (mask.Save commits both together).
+	outs := []string{a.out, mask.SidecarPath(a.out)}
+	if a.state != "" {
+		outs = append(outs, a.state)
+	}
+	for _, p := range outs {
+		if err := checkOutput(p, a.force); err != nil {
+			return err
+		}
+	}
+	if isDICOMSEG(a.out) {
+		if err := checkDICOMSEGSource(a.out, a.image); err != nil {
+			return err
+		}
 	}
 	t0 := time.Now()
 	v, err := load.Open(a.image, load.Options{SeriesUID: a.series})
@@ -167,6 +186,7 @@ func runSegment(args []string) error {
 		return err
 	}
 	tLoad := time.Since(t0)
+	printNotes(v)
 	imageID := a.image
 	if abs, err := filepath.Abs(a.image); err == nil {
 		imageID = abs
@@ -227,8 +247,9 @@ func runSegment(args []string) error {
 		fmt.Printf("state: %d earlier prompts, previous logits fed back (%s)\n", len(st.Points)+btoi(st.Box != ""), a.state)
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
+	// No cancellation here: main's signal handler removes the temporary files of
+	// saves in progress and ends the process with the signal's status.
+	ctx := context.Background()
 	ref := model.SliceRef{Vol: v, VolumeID: a.image, Plane: plane, Index: idx}
 	t2 := time.Now()
 	res, err := eng.Segment(ctx, ref, prompt)
@@ -280,7 +301,12 @@ func runSegment(args []string) error {
 		meta["zoom_crop"] = res.Zoom[:]
 	}
 	labels := []volume.Label{{Value: 1, Name: "segment", Color: mask.DefaultColor(1)}}
-	if err := mask.Save(a.out, lm, labels, meta); err != nil {
+	if isDICOMSEG(a.out) {
+		err = saveDICOMSEG(a.out, a.image, a.series, v, lm, labels, meta)
+	} else {
+		err = mask.Save(a.out, lm, labels, meta)
+	}
+	if err != nil {
 		return err
 	}
 	fmt.Printf("wrote %s: %d voxels labelled\n", a.out, lm.Count(1))

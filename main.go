@@ -5,6 +5,8 @@ package main
 import (
 	"fmt"
 	"os"
+
+	"github.com/medsa/medsa/io/atomicfile"
 )
 
 // commands maps each headless subcommand to its implementation (cmd_*.go).
@@ -13,6 +15,9 @@ var commands = map[string]func(args []string) error{}
 func main() {
 	if len(os.Args) > 1 {
 		if run, ok := commands[os.Args[1]]; ok {
+			// SIGINT, SIGTERM, SIGHUP: remove the temporary files of saves in
+			// progress, then die of the signal (io/atomicfile).
+			atomicfile.HandleSignals()
 			if err := run(os.Args[2:]); err != nil {
 				fmt.Fprintf(os.Stderr, "medsa %s: %v\n", os.Args[1], err)
 				os.Exit(1)

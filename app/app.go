@@ -316,6 +316,7 @@ func (u *UI) menu() *fyne.MainMenu {
 	file := fyne.NewMenu("File",
 		fyne.NewMenuItem("Open file…", u.openFileDialog),
 		fyne.NewMenuItem("Open DICOM folder…", u.openFolderDialog),
+		fyne.NewMenuItem("Open from PACS…", u.openPACSDialog),
 		u.recentMenu,
 		fyne.NewMenuItem("Open bundled sample…", func() {
 			if files := sampleFiles(); len(files) > 0 {
@@ -326,6 +327,8 @@ func (u *UI) menu() *fyne.MainMenu {
 		fyne.NewMenuItem("Open mask…", u.openMaskDialog),
 		fyne.NewMenuItem("Save mask", u.Save),
 		fyne.NewMenuItem("Save mask as…", u.SaveAs),
+		fyne.NewMenuItem("Save as DICOM-SEG…", u.SaveDICOMSEG),
+		fyne.NewMenuItem("Save to PACS (DICOM-SEG)", u.SaveToPACS),
 		fyne.NewMenuItem("Export slice as PNG…", u.exportPNG),
 	)
 	edit := fyne.NewMenu("Edit",

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/medsa/medsa/interaction"
 	"github.com/medsa/medsa/io/dicom"
+	"github.com/medsa/medsa/io/dicomweb"
 	"github.com/medsa/medsa/io/load"
 	"github.com/medsa/medsa/io/volume"
 	"github.com/medsa/medsa/viewer"
@@ -23,12 +25,23 @@ import (
 // Open loads path in the background (progress dialog), then shows it. A folder
 // with several DICOM series asks which one.
 func (u *UI) Open(path, seriesUID string) {
-	prog := widget.NewProgressBarInfinite()
-	dlg := dialog.NewCustomWithoutButtons("Opening "+filepath.Base(path), container.NewVBox(widget.NewLabel(path), prog), u.W)
+	opt := load.Options{SeriesUID: seriesUID}
+	var dlg dialog.Dialog
+	if dicomweb.IsSeriesURL(path) {
+		// A series from a PACS: a determinate bar over the instances, and Cancel.
+		ctx, cancel := context.WithCancel(context.Background())
+		bar := widget.NewProgressBar()
+		opt.Context = ctx
+		opt.Progress = func(done, total int) { fyne.Do(func() { bar.SetValue(float64(done) / float64(max(total, 1))) }) }
+		dlg = dialog.NewCustom("Retrieving from the PACS", "Cancel", container.NewVBox(widget.NewLabel(path), bar), u.W)
+		dlg.SetOnClosed(cancel)
+	} else {
+		dlg = dialog.NewCustomWithoutButtons("Opening "+filepath.Base(path), container.NewVBox(widget.NewLabel(path), widget.NewProgressBarInfinite()), u.W)
+	}
 	dlg.Show()
 	go func() {
 		t0 := time.Now()
-		vol, err := load.Open(path, load.Options{SeriesUID: seriesUID})
+		vol, err := load.Open(path, opt)
 		if err == nil {
 			err = vol.Validate()
 		}
@@ -40,7 +53,7 @@ func (u *UI) Open(path, seriesUID string) {
 				return
 			}
 			if err != nil {
-				u.showError(fmt.Errorf("could not open %s: %w\n\nChoose a DICOM folder or file, a NIfTI (.nii/.nii.gz) or a PNG/JPEG/TIFF image", path, err))
+				u.showError(fmt.Errorf("could not open %s: %w\n\nChoose a DICOM folder or file, a NIfTI (.nii/.nii.gz), NRRD (.nrrd/.nhdr), MetaImage (.mha/.mhd) or a PNG/JPEG/TIFF image", path, err))
 				return
 			}
 			u.logf("opened %s in %d ms: %v %s", path, ms, vol.Size, vol.Modality)
@@ -145,8 +158,13 @@ func (u *UI) attach(vol *volume.Volume, path string) {
 	u.W.Canvas().Focus(sv)
 	u.prefetch(d, 1)
 	u.state.attach(u, d)
+	// Every note, not only the last (each used to replace the one before), and in
+	// the log too: the status bar truncates.
 	for _, n := range vol.Notes {
-		u.setMessage("%s", n)
+		u.logf("note: %s", n)
+	}
+	if len(vol.Notes) > 0 {
+		u.setMessage("note: %s", strings.Join(vol.Notes, " · "))
 	}
 }
 
@@ -368,7 +386,7 @@ func (u *UI) openMaskDialog() {
 		r.Close()
 		u.OpenMask(r.URI().Path())
 	}, u.W)
-	fd.SetFilter(storage.NewExtensionFileFilter([]string{".gz", ".nii"}))
+	fd.SetFilter(storage.NewExtensionFileFilter(maskFileExts))
 	fd.Resize(fyne.NewSize(900, 600))
 	fd.Show()
 }
@@ -418,7 +436,22 @@ func (u *UI) Save() {
 	u.saveTo(d, d.savePath, nil)
 }
 
-// SaveAs asks for a path.
+// maskFileExts are what the mask dialogs list (io/mask reads and writes them all;
+// ".gz" covers .nii.gz, ".nrrd" covers Slicer's .seg.nrrd).
+var maskFileExts = []string{".gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".png"}
+
+// hasMaskExt reports a name io/mask.Save can write.
+func hasMaskExt(p string) bool {
+	l := strings.ToLower(p)
+	for _, e := range []string{".nii.gz", ".nii", ".png", ".nrrd", ".mha", ".mhd"} {
+		if strings.HasSuffix(l, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// SaveAs asks for a path (the mask's format follows its extension).
 func (u *UI) SaveAs() {
 	d := u.doc
 	if d == nil {
@@ -431,7 +464,7 @@ func (u *UI) SaveAs() {
 		}
 		w.Close()
 		p := w.URI().Path()
-		if !strings.HasSuffix(p, ".nii.gz") && !strings.HasSuffix(p, ".nii") && !strings.HasSuffix(p, ".png") {
+		if !hasMaskExt(p) {
 			os.Remove(p)
 			p += ".nii.gz"
 		}
@@ -439,6 +472,7 @@ func (u *UI) SaveAs() {
 		u.saveTo(d, p, nil)
 	}, u.W)
 	fd.SetFileName(strings.TrimSuffix(strings.TrimSuffix(studyName(d.vol, d.path), ".gz"), ".nii") + "_mask.nii.gz")
+	fd.SetFilter(storage.NewExtensionFileFilter(maskFileExts))
 	fd.Resize(fyne.NewSize(900, 600))
 	fd.Show()
 }

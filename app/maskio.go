@@ -37,6 +37,10 @@ func saveMask(path string, lm *volume.LabelMap, labels []volume.Label, meta *Met
 // loadMask reads a saved mask for editing on vol (it must lie on vol's grid)
 // and the records of how its masks were made, when its sidecar has them.
 func loadMask(path string, vol *volume.Volume) (*volume.LabelMap, []volume.Label, []interaction.MaskRecord, error) {
+	if strings.HasSuffix(strings.ToLower(path), ".dcm") {
+		lm, labels, err := loadSEG(path, vol)
+		return lm, labels, nil, err
+	}
 	lm, labels, err := mask.Load(path, vol)
 	if err != nil {
 		return nil, nil, nil, err

@@ -449,7 +449,7 @@ type Result struct {
 	Masks    [][]uint8   // per candidate, W*H, 1 = inside (u + W*v)
 	Areas    []int       // pixels inside each candidate
 	Scores   []float32   // IoU predictions per candidate
-	Best     int         // the candidate with the highest score
+	Best     int         // the candidate offered first: the highest score, or the manifest's ranking
 	LowRes   [][]float32 // per candidate, L*L logits (feed back as MaskIn)
 	EncodeMS float64     // 0 when the embedding was cached
 	DecodeMS float64     // decoder run
@@ -619,15 +619,13 @@ func (e *Engine) decode(ctx context.Context, emb []float32, g Geometry, p Prompt
 		lr := low[c*L*L : (c+1)*L*L : (c+1)*L*L]
 		res.LowRes[c] = lr
 		res.Masks[c] = make([]uint8, g.W*g.H)
-		if iou[c] > iou[res.Best] {
-			res.Best = c
-		}
 		wg.Add(1)
 		go func(c int) {
 			defer wg.Done()
 			res.Areas[c] = g.threshold(lr, e.man.MaskThreshold, mw, res.Masks[c])
 		}(c)
 	}
+	res.Best = e.man.Ranking.best(iou, res.LowRes, e.man.MaskThreshold)
 	wg.Wait()
 	res.PostMS = ms(time.Since(t1))
 	return res, nil

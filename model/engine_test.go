@@ -235,6 +235,9 @@ func TestSegmentBlob(t *testing.T) {
 			if res.EncodeMS <= 0 {
 				t.Error("first segment on a slice reported no encode")
 			}
+			if man := e.Manifest(); res.Best != man.Ranking.best(res.Scores, res.LowRes, man.MaskThreshold) {
+				t.Errorf("Best %d is not what the manifest's ranking %+v picks", res.Best, man.Ranking)
+			}
 			if d := dice(res.Masks[res.Best], truth); d < 0.6 {
 				t.Errorf("Dice with the blob %.3f < 0.6", d)
 			}

@@ -42,6 +42,7 @@ type Manifest struct {
 	Params         map[string]int64       `json:"params"`
 	Training       json.RawMessage        `json:"training"`
 	AutoZoom       *AutoZoom              `json:"auto_zoom,omitempty"`
+	Ranking        *Ranking               `json:"ranking,omitempty"`
 
 	Dir string `json:"-"` // the directory it was read from
 }
@@ -179,6 +180,9 @@ func (m *Manifest) validate() error {
 	}
 	if m.DepthChunk < 0 || m.DepthChunk > 256 {
 		return fmt.Errorf("key \"depth_chunk\" is %d, want 0..256", m.DepthChunk)
+	}
+	if err := m.Ranking.validate(); err != nil {
+		return err
 	}
 	if z := m.AutoZoom; z != nil {
 		switch {

@@ -193,7 +193,18 @@ func frames(h *header) ([]frameRef, error) {
 		}
 		out[i] = f
 	}
+	if h.mos.n > 0 && n == 1 {
+		return mosaicFrames(out[0]), nil
+	}
 	return out, nil
+}
+
+// units is how many slices a file holds: its frames, or a mosaic's tiles.
+func units(h *header) int {
+	if h.mos.n > 0 {
+		return h.mos.n
+	}
+	return h.nframes
 }
 
 // normalizeIOP checks two unit, orthogonal direction cosines (renormalising small
@@ -221,24 +232,35 @@ func dot(a, b [3]float64) float64 { return a[0]*b[0] + a[1]*b[1] + a[2]*b[2] }
 // build assembles the chosen files of one series into a volume.
 func build(name string, hs []*header) (*volumeT, error) {
 	var notes []string
-	// Keep the largest group of files that share the pixel format.
-	byFmt := map[pixelFormat][]*header{}
+	// Keep the largest group of files that share the pixel format (and mosaic tiling).
+	type fmtKey struct {
+		pf  pixelFormat
+		mos [2]int
+	}
+	byFmt := map[fmtKey][]*header{}
 	for _, h := range hs {
-		f := formatOf(h.ds)
+		f := fmtKey{formatOf(h.ds), [2]int{h.mos.n, h.mos.grid}}
 		byFmt[f] = append(byFmt[f], h)
 	}
-	var pf pixelFormat
+	var key fmtKey
 	best := -1
 	for f, g := range byFmt {
-		if len(g) > best || (len(g) == best && g[0].path < byFmt[pf][0].path) {
-			pf, best = f, len(g)
+		if len(g) > best || (len(g) == best && g[0].path < byFmt[key][0].path) {
+			key, best = f, len(g)
 		}
 	}
+	pf := key.pf
 	if len(byFmt) > 1 {
-		notes = append(notes, fmt.Sprintf("kept %d of %d files sharing %dx%d %s pixels; %d differ (other image sizes or formats)",
+		notes = append(notes, fmt.Sprintf("kept %d of %d files sharing %dx%d %s pixels; %d differ (other image sizes, formats or mosaic tilings)",
 			best, len(hs), pf.cols, pf.rows, pf.photo, len(hs)-best))
 	}
-	hs = byFmt[pf]
+	hs = byFmt[key]
+	mos := hs[0].mos
+	if mos.n > 0 {
+		notes = append(notes, fmt.Sprintf("Siemens mosaic: %d slices of %dx%d unpacked from a %dx%d grid", mos.n, mos.tileCols, mos.tileRows, mos.grid, mos.grid))
+	} else if hs[0].mosNote != "" {
+		notes = append(notes, hs[0].mosNote)
+	}
 	sort.Slice(hs, func(i, j int) bool { return hs[i].path < hs[j].path })
 	if err := pf.check(); err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", name, hs[0].path, err)
@@ -287,6 +309,9 @@ func build(name string, hs []*header) (*volumeT, error) {
 		channels = 3
 	}
 	size := [3]int{pf.cols, pf.rows, len(sel)}
+	if mos.n > 0 {
+		size[0], size[1] = mos.tileCols, mos.tileRows
+	}
 	if err := volume.CheckSize(size, channels); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -296,7 +321,7 @@ func build(name string, hs []*header) (*volumeT, error) {
 	}
 	// The files must justify the allocation: native pixels need their bytes;
 	// compressed ones at most 1024 voxels per byte.
-	frameVox := int64(pf.rows) * int64(pf.cols) * int64(channels)
+	frameVox := int64(size[0]) * int64(size[1]) * int64(channels)
 	var have int64
 	for _, h := range hs {
 		have += h.size
@@ -334,7 +359,7 @@ func build(name string, hs []*header) (*volumeT, error) {
 	for k, f := range sel {
 		s := slots[f.h]
 		if s == nil {
-			s = make([]int, f.h.nframes)
+			s = make([]int, units(f.h))
 			for i := range s {
 				s[i] = -1
 			}
@@ -380,6 +405,9 @@ func filepath0(p string) string {
 func checkSyntax(ts string) error {
 	switch ts {
 	case tsImplicitLE, tsExplicitLE, tsExplicitBE, tsDeflatedLE, tsJPEGBaseline, tsJPEGExtended, tsJPEGLossless, tsJPEGLossSV1, tsRLE:
+		return nil
+	}
+	if isJ2K(ts) || isJPEGLS(ts) {
 		return nil
 	}
 	return fmt.Errorf("transfer syntax %s is not supported (decode it first, e.g. with dcmtk's dcmdjpls/dcmdjpeg or gdcmconv --raw)", tsName(ts))
@@ -721,8 +749,24 @@ func fragments(b []byte, bo binary.ByteOrder) (bot []byte, frags [][]byte, err e
 	}
 }
 
-// frameData groups fragments into nFrames frames.
-func frameData(bot []byte, frags [][]byte, nFrames int, bo binary.ByteOrder, jpegSOI bool) ([][]byte, error) {
+// frameStart returns a test for the fragment that starts a frame of syntax ts
+// (nil where fragments carry no marker: RLE).
+func frameStart(ts string) func([]byte) bool {
+	switch {
+	case ts == tsRLE:
+		return nil
+	case isJ2K(ts):
+		return func(f []byte) bool {
+			return len(f) >= 4 && f[0] == 0xFF && f[1] == 0x4F && f[2] == 0xFF && f[3] == 0x51 || // SOC SIZ
+				len(f) >= 12 && string(f[4:8]) == "jP  " // a JP2 wrapper
+		}
+	}
+	return func(f []byte) bool { return len(f) >= 2 && f[0] == 0xFF && f[1] == 0xD8 } // SOI
+}
+
+// frameData groups fragments into nFrames frames: by the basic offset table when
+// present, else by the fragments that open a frame (start, when not nil).
+func frameData(bot []byte, frags [][]byte, nFrames int, bo binary.ByteOrder, start func([]byte) bool) ([][]byte, error) {
 	if nFrames == 1 {
 		if len(frags) == 1 {
 			return frags, nil
@@ -762,10 +806,10 @@ func frameData(bot []byte, frags [][]byte, nFrames int, bo binary.ByteOrder, jpe
 		}
 		return out, nil
 	}
-	if jpegSOI {
+	if start != nil {
 		var out [][]byte
 		for _, f := range frags {
-			if len(f) >= 2 && f[0] == 0xFF && f[1] == 0xD8 || len(out) == 0 {
+			if start(f) || len(out) == 0 {
 				out = append(out, append([]byte(nil), f...))
 			} else {
 				out[len(out)-1] = append(out[len(out)-1], f...)
@@ -862,12 +906,36 @@ func decodeFile(h *header, pf pixelFormat, slots []int, sel []frameRef, dst []fl
 		if err != nil {
 			return fmt.Errorf("%s: %w", h.path, err)
 		}
-		frameBytes, err = frameData(bot, frags, nFrames, binary.LittleEndian, h.ts != tsRLE)
+		frameBytes, err = frameData(bot, frags, nFrames, binary.LittleEndian, frameStart(h.ts))
 		if err != nil {
 			return fmt.Errorf("%s: %w", h.path, err)
 		}
 	}
 	var scratch []int64 // allocated by the first frame off the fast path
+	if m := h.mos; m.n > 0 {
+		// One stored frame holds every slice: decode it whole, then cut out the tiles.
+		first := -1
+		for _, k := range slots {
+			if k >= 0 {
+				first = k
+				break
+			}
+		}
+		if first < 0 || len(frameBytes) == 0 {
+			return nil
+		}
+		channels := plane / (m.tileRows * m.tileCols)
+		whole := make([]float32, pf.rows*pf.cols*channels)
+		if err := decodeFrame(h, pf, frameBytes[0], bo, native, sel[first], whole, &scratch); err != nil {
+			return fmt.Errorf("%s: mosaic: %w", h.path, err)
+		}
+		for t, k := range slots {
+			if k >= 0 {
+				copyTile(m, whole, t, channels, dst[k*plane:(k+1)*plane])
+			}
+		}
+		return nil
+	}
 	for i, k := range slots {
 		if k < 0 || i >= len(frameBytes) {
 			continue
@@ -919,6 +987,26 @@ func decodeFrame(h *header, pf pixelFormat, b []byte, bo binary.ByteOrder, nativ
 		}
 		for i, v := range img.pix {
 			s[i] = signExtend(int64(v), pf)
+		}
+	case isJ2K(h.ts):
+		pix, _, err := decodeJ2K(b, pf)
+		if err != nil {
+			return err
+		}
+		// The codec's values, as the stored bit patterns a native copy would hold.
+		for i, v := range pix {
+			s[i] = signExtend(int64(v), pf)
+		}
+		if pf.spp == 3 && (photo == "YBR_RCT" || photo == "YBR_ICT") {
+			photo = "RGB" // OpenJPEG undid the component transform
+		}
+	case isJPEGLS(h.ts):
+		raw, err := decodeJPEGLS(b, pf)
+		if err != nil {
+			return err
+		}
+		for i, v := range raw {
+			s[i] = signExtend(v, pf)
 		}
 	case h.ts == tsJPEGBaseline || h.ts == tsJPEGExtended:
 		// Check the JPEG's own size before the decoder allocates for it.

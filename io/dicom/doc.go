@@ -24,10 +24,17 @@
 // 1-, 8-, 16- and 32-bit samples. Transfer syntaxes: implicit and explicit VR
 // little endian, explicit big endian (8-bit OW word swap included), deflated,
 // JPEG baseline and 8-bit extended (Go's image/jpeg), JPEG lossless process 14
-// with any predictor and SV1 (our decoder, jpegll.go), RLE lossless (rle.go).
-// JPEG 2000, JPEG-LS, 12-bit JPEG extended and video give an error naming the
-// syntax. Default window: WindowCenter/Width, else CT 40/400, else the 0.5..99.5
-// percentiles.
+// with any predictor and SV1 (our decoder, jpegll.go), RLE lossless (rle.go),
+// JPEG 2000 lossless/lossy and High-Throughput JPEG 2000 (OpenJPEG through cgo,
+// j2k.go), JPEG-LS lossless/near-lossless (CharLS through cgo, jpegls.go). Each
+// codestream's declared size is held to the DICOM header before the C decoder runs,
+// and truncated streams are refused. 12-bit JPEG extended and video give an error
+// naming the syntax. Default window: WindowCenter/Width, else CT 40/400, else the
+// 0.5..99.5 percentiles.
+//
+// Siemens mosaics (ImageType MOSAIC with NumberOfImagesInMosaic in the CSA header or
+// (0019,100A)) are unpacked into their slices with dcm2niix's geometry (mosaic.go);
+// a series of mosaics is several volumes, of which the first is shown.
 //
 // Why not suyashkumar/dicom's parser: it allocates every value from the length
 // the file claims (a lying 4 GiB length is a 4 GiB allocation) and does not

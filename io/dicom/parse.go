@@ -20,16 +20,34 @@ import (
 
 // Transfer syntax UIDs.
 const (
-	tsImplicitLE   = "1.2.840.10008.1.2"
-	tsExplicitLE   = "1.2.840.10008.1.2.1"
-	tsDeflatedLE   = "1.2.840.10008.1.2.1.99"
-	tsExplicitBE   = "1.2.840.10008.1.2.2"
-	tsJPEGBaseline = "1.2.840.10008.1.2.4.50"
-	tsJPEGExtended = "1.2.840.10008.1.2.4.51"
-	tsJPEGLossless = "1.2.840.10008.1.2.4.57"
-	tsJPEGLossSV1  = "1.2.840.10008.1.2.4.70"
-	tsRLE          = "1.2.840.10008.1.2.5"
+	tsImplicitLE        = "1.2.840.10008.1.2"
+	tsExplicitLE        = "1.2.840.10008.1.2.1"
+	tsDeflatedLE        = "1.2.840.10008.1.2.1.99"
+	tsExplicitBE        = "1.2.840.10008.1.2.2"
+	tsJPEGBaseline      = "1.2.840.10008.1.2.4.50"
+	tsJPEGExtended      = "1.2.840.10008.1.2.4.51"
+	tsJPEGLossless      = "1.2.840.10008.1.2.4.57"
+	tsJPEGLossSV1       = "1.2.840.10008.1.2.4.70"
+	tsRLE               = "1.2.840.10008.1.2.5"
+	tsJPEGLS            = "1.2.840.10008.1.2.4.80"
+	tsJPEGLSNear        = "1.2.840.10008.1.2.4.81"
+	tsJ2KLossless       = "1.2.840.10008.1.2.4.90"
+	tsJ2K               = "1.2.840.10008.1.2.4.91"
+	tsHTJ2KLossless     = "1.2.840.10008.1.2.4.201"
+	tsHTJ2KLosslessRPCL = "1.2.840.10008.1.2.4.202"
+	tsHTJ2K             = "1.2.840.10008.1.2.4.203"
 )
+
+// isJ2K reports the JPEG 2000 syntaxes OpenJPEG decodes (Part 1 and Part 15).
+func isJ2K(ts string) bool {
+	switch ts {
+	case tsJ2KLossless, tsJ2K, tsHTJ2KLossless, tsHTJ2KLosslessRPCL, tsHTJ2K:
+		return true
+	}
+	return false
+}
+
+func isJPEGLS(ts string) bool { return ts == tsJPEGLS || ts == tsJPEGLSNear }
 
 var tsNames = map[string]string{
 	tsImplicitLE:                "Implicit VR Little Endian",
@@ -191,6 +209,8 @@ type header struct {
 	nframes int    // NumberOfFrames as used: >= 1 (see frameCount)
 	nfLie   bool   // NumberOfFrames was below 1 (nfRaw)
 	nfRaw   int
+	mos     mosaicInfo // Siemens mosaic layout (mos.n == 0: not a mosaic)
+	mosNote string     // why a file marked MOSAIC is read as one image
 }
 
 // walker walks elements in buf.
@@ -285,7 +305,9 @@ func (w *walker) parseDataset(ds *dataset, pos, end, depth int, pix *int) (int, 
 			*pix = pos
 			return pos, nil
 		}
-		isSeq := vr == "SQ" || (w.implicit && vl == undefined && t != tPixelData) || (vr == "UN" && vl == undefined)
+		// UN of defined length is a sequence when the dictionary says so (GDCM writes
+		// the shared functional groups that way): its items are implicit VR.
+		isSeq := vr == "SQ" || (w.implicit && vl == undefined && t != tPixelData) || (vr == "UN" && (vl == undefined || descend[t]))
 		if w.implicit && descend[t] {
 			isSeq = true
 		}
@@ -515,6 +537,7 @@ func parseHeader(path string, buf []byte, size int64, complete bool) (*header, e
 	}
 	h.nframes, h.nfRaw = frameCount(h.ds)
 	h.nfLie = h.nfRaw != h.nframes
+	h.mos, h.mosNote = detectMosaic(h.ds, h.nframes)
 	return h, nil
 }
 

@@ -209,11 +209,14 @@ func group(hs []*header) ([]Series, map[string][]*header) {
 		h := g[0]
 		frames := 0
 		for _, x := range g {
-			frames += max(1, x.nframes)
+			frames += max(1, units(x))
+		}
+		size := [3]int{h.ds.uint(tColumns, 0), h.ds.uint(tRows, 0), frames}
+		if h.mos.n > 0 {
+			size[0], size[1] = h.mos.tileCols, h.mos.tileRows
 		}
 		out = append(out, Series{UID: uid, Number: h.ds.uint(tSeriesNumber, 0), Description: h.ds.str(tSeriesDescription),
-			Modality: h.ds.str(tModality), Files: len(g),
-			Size: [3]int{h.ds.uint(tColumns, 0), h.ds.uint(tRows, 0), frames}})
+			Modality: h.ds.str(tModality), Files: len(g), Size: size})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Number < out[j].Number })
 	return out, by

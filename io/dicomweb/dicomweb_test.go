@@ -120,7 +120,10 @@ type counting struct {
 	n  *atomic.Int32
 }
 
-func (c counting) RoundTrip(r *http.Request) (*http.Response, error) { c.n.Add(1); return c.rt.RoundTrip(r) }
+func (c counting) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.rt.RoundTrip(r)
+}
 
 func TestWrongPassword(t *testing.T) {
 	s, _, _ := pacs(t)

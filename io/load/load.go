@@ -1,11 +1,13 @@
 // Package load opens any supported image by its content: a DICOM folder or file,
-// NIfTI-1/2 (.nii, .nii.gz, Analyze .hdr/.img), or a 2D raster (PNG, JPEG, BMP, TIFF).
+// NIfTI-1/2 (.nii, .nii.gz, Analyze .hdr/.img), NRRD (.nrrd, .nhdr), MetaImage
+// (.mha, .mhd), or a 2D raster (PNG, JPEG, BMP, TIFF).
 package load
 
 import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,13 +17,20 @@ import (
 	"strings"
 
 	"github.com/medsa/medsa/io/dicom"
+	"github.com/medsa/medsa/io/metaimage"
 	"github.com/medsa/medsa/io/nifti"
+	"github.com/medsa/medsa/io/nrrd"
 	"github.com/medsa/medsa/io/volume"
 )
 
 // Options choose among several images at one path.
 type Options struct {
 	SeriesUID string // DICOM: the series to read when a folder holds several
+
+	// A DICOMweb series URL (http[s]://HOST/ROOT/studies/{study}/series/{series}) is
+	// retrieved into the local cache first: Context cancels it, Progress follows it.
+	Context  context.Context
+	Progress func(done, total int)
 }
 
 // Format names what a path holds.
@@ -32,6 +41,8 @@ const (
 	NIfTI   Format = "nifti"
 	Analyze Format = "analyze"
 	Raster  Format = "raster"
+	NRRD    Format = "nrrd"
+	Meta    Format = "metaimage"
 	Unknown Format = ""
 )
 
@@ -43,6 +54,9 @@ func Detect(path string) (Format, error) {
 	}
 	if st.IsDir() {
 		return DICOM, nil
+	}
+	if err := CheckRegular(path, st); err != nil {
+		return Unknown, err
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -72,12 +86,38 @@ func Detect(path string) (Format, error) {
 	if fm := sniff(head, path); fm != Unknown {
 		return fm, nil
 	}
-	return Unknown, fmt.Errorf("%s: not a DICOM, NIfTI, Analyze, PNG, JPEG, BMP or TIFF image", path)
+	return Unknown, fmt.Errorf("%s: not a DICOM, NIfTI, Analyze, NRRD, MetaImage, PNG, JPEG, BMP or TIFF image", path)
+}
+
+// CheckRegular refuses what is neither a regular file nor a folder before anything
+// opens it: opening a named pipe blocks until something writes to it (a hang), and
+// a device or socket is no image.
+func CheckRegular(path string, st os.FileInfo) error {
+	m := st.Mode()
+	if m.IsRegular() || m.IsDir() {
+		return nil
+	}
+	what := "not a regular file"
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		what = "a named pipe (FIFO)"
+	case m&os.ModeSocket != 0:
+		what = "a socket"
+	case m&os.ModeDevice != 0:
+		what = "a device"
+	}
+	return fmt.Errorf("%s is %s, not an image file: save the image to a file and open that", path, what)
 }
 
 func sniff(h []byte, path string) Format {
 	if len(h) >= 132 && string(h[128:132]) == "DICM" {
 		return DICOM
+	}
+	if bytes.HasPrefix(h, []byte("NRRD000")) {
+		return NRRD
+	}
+	if isMetaImage(h, path) {
+		return Meta
 	}
 	if len(h) >= 348 {
 		for _, bo := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
@@ -133,6 +173,10 @@ func dicomNoPreamble(h []byte) bool {
 
 // Open reads the image at path.
 func Open(path string, opt Options) (*volume.Volume, error) {
+	path, err := resolve(path, opt)
+	if err != nil {
+		return nil, err
+	}
 	fm, err := Detect(path)
 	if err != nil {
 		return nil, err
@@ -144,6 +188,10 @@ func Open(path string, opt Options) (*volume.Volume, error) {
 		return nifti.Read(path)
 	case Raster:
 		return readRaster(path)
+	case NRRD:
+		return nrrd.Read(path)
+	case Meta:
+		return metaimage.Read(path)
 	}
 	return nil, fmt.Errorf("%s: unknown format", path)
 }
@@ -151,6 +199,10 @@ func Open(path string, opt Options) (*volume.Volume, error) {
 // OpenSeries is Open that also lists the DICOM series found at path (nil for
 // other formats), from the same scan.
 func OpenSeries(path string, opt Options) (*volume.Volume, []dicom.Series, error) {
+	path, err := resolve(path, opt)
+	if err != nil {
+		return nil, nil, err
+	}
 	fm, err := Detect(path)
 	if err != nil {
 		return nil, nil, err
@@ -164,6 +216,10 @@ func OpenSeries(path string, opt Options) (*volume.Volume, []dicom.Series, error
 
 // ListSeries lists the DICOM series at path (nil for other formats).
 func ListSeries(path string) ([]dicom.Series, error) {
+	path, err := resolve(path, Options{})
+	if err != nil {
+		return nil, err
+	}
 	fm, err := Detect(path)
 	if err != nil {
 		return nil, err
@@ -181,4 +237,30 @@ func MultipleSeries(err error) ([]dicom.Series, bool) {
 		return m.Series, true
 	}
 	return nil, false
+}
+
+// isMetaImage recognises a MetaImage header by its text: "Key = Value" lines
+// with an NDims (or ObjectType) key. Without the .mha/.mhd extension the first
+// line must already be one of MetaIO's leading keys.
+func isMetaImage(h []byte, path string) bool {
+	ext := strings.ToLower(filepath.Ext(path))
+	hint := ext == ".mha" || ext == ".mhd"
+	lines := strings.Split(string(h), "\n")
+	if len(lines) > 1 {
+		lines = lines[:len(lines)-1] // the last may be cut short
+	}
+	for i, l := range lines {
+		k, _, ok := strings.Cut(l, "=")
+		k = strings.ToLower(strings.TrimSpace(k))
+		if !ok || k == "" || strings.ContainsAny(k, "\x00\r\t") {
+			return false
+		}
+		if i == 0 && !hint && k != "objecttype" && k != "ndims" {
+			return false
+		}
+		if k == "ndims" || (hint && k == "objecttype") {
+			return true
+		}
+	}
+	return false
 }

@@ -1,5 +1,5 @@
-// Package mask saves and loads label maps: NIfTI (any grid) or PNG (2D images, or
-// one slice), each with a JSON sidecar naming the labels and carrying the caller's
+// Package mask saves and loads label maps: NIfTI, NRRD, Slicer's .seg.nrrd,
+// MetaImage (any grid) or PNG (2D images, or one slice), each with a JSON sidecar naming the labels and carrying the caller's
 // records (prompts, model, window); a colour preview PNG; and, when a mask is
 // loaded for editing, a check that it lies on the image's grid.
 package mask
@@ -19,7 +19,10 @@ import (
 	"strings"
 
 	"github.com/medsa/medsa/io/atomicfile"
+	"github.com/medsa/medsa/io/metaimage"
 	"github.com/medsa/medsa/io/nifti"
+	"github.com/medsa/medsa/io/nrrd"
+	"github.com/medsa/medsa/io/raster"
 	"github.com/medsa/medsa/io/volume"
 )
 
@@ -49,7 +52,7 @@ const sidecarFormat = "medsa-labels"
 // SidecarPath is the JSON sidecar's path for a mask path: seg.nii.gz -> seg.json.
 func SidecarPath(path string) string {
 	l := strings.ToLower(path)
-	for _, ext := range []string{".nii.gz", ".nii", ".png"} {
+	for _, ext := range []string{".nii.gz", ".nii", ".png", ".seg.nrrd", ".nrrd", ".nhdr", ".mha", ".mhd"} {
 		if strings.HasSuffix(l, ext) {
 			return path[:len(path)-len(ext)] + ".json"
 		}
@@ -99,36 +102,62 @@ func checkLabelMap(m *volume.LabelMap) error {
 	return m.Affine.Validate()
 }
 
-// Save writes m as a NIfTI label map (.nii, .nii.gz: the source grid and affine)
+// Save writes m as a NIfTI label map (.nii, .nii.gz: the source grid and affine),
+// NRRD (.nrrd, .nhdr), a Slicer segmentation (.seg.nrrd), MetaImage (.mha, .mhd)
 // or a PNG of label indices (.png: 2D images only; 8-bit, or 16-bit past 255),
 // plus the sidecar <name>.json with labels (defaults when nil) and meta. Both
-// files are replaced atomically.
+// files are replaced atomically and together: both or neither (for NRRD and
+// MetaImage, the sidecar is written first and renamed right after the mask).
 func Save(path string, m *volume.LabelMap, labels []volume.Label, meta any) error {
 	if err := checkLabelMap(m); err != nil {
 		return fmt.Errorf("save %s: %w", path, err)
 	}
 	l := strings.ToLower(path)
+	var create func() (*atomicfile.Pending, error) // formats written in two phases
+	var write func() error                         // formats that commit themselves
 	switch {
 	case strings.HasSuffix(l, ".nii") || strings.HasSuffix(l, ".nii.gz"):
-		if err := nifti.WriteLabelMap(path, m, nifti.Description("medsa label map")); err != nil {
-			return err
+		create = func() (*atomicfile.Pending, error) {
+			return nifti.CreateLabelMap(path, m, nifti.Description("medsa label map"))
 		}
 	case strings.HasSuffix(l, ".png"):
 		if m.Size[2] != 1 {
 			return fmt.Errorf("save %s: a PNG holds one 2D image but this mask has %d slices: save as .nii.gz, or save one slice as PNG", path, m.Size[2])
 		}
-		if err := writeLabelPNG(path, m.Data, m.Size[0], m.Size[1]); err != nil {
+		create = func() (*atomicfile.Pending, error) { return createLabelPNG(path, m.Data, m.Size[0], m.Size[1]) }
+	case strings.HasSuffix(l, ".seg.nrrd"):
+		write = func() error { return nrrd.WriteSegmentation(path, m, labels) }
+	case strings.HasSuffix(l, ".nrrd") || strings.HasSuffix(l, ".nhdr"):
+		write = func() error { return nrrd.WriteLabelMap(path, m) }
+	case strings.HasSuffix(l, ".mha") || strings.HasSuffix(l, ".mhd"):
+		write = func() error { return metaimage.WriteLabelMap(path, m) }
+	default:
+		return fmt.Errorf("save %s: unknown mask format (use .nii.gz, .nii, .nrrd, .seg.nrrd, .mha, .mhd or .png)", path)
+	}
+	// The sidecar first: one that cannot be written stops the save before the
+	// mask is touched.
+	sp, err := createSidecar(path, m, labels, meta, nil)
+	if err != nil {
+		return err
+	}
+	if write != nil {
+		if err := write(); err != nil {
+			sp.Abort()
 			return err
 		}
-	default:
-		return fmt.Errorf("save %s: unknown mask format (use .nii.gz, .nii or .png)", path)
+		return atomicfile.Commit(sp)
 	}
-	return writeSidecar(path, m, labels, meta, nil)
+	mp, err := create()
+	if err != nil {
+		sp.Abort()
+		return err
+	}
+	return atomicfile.Commit(mp, sp)
 }
 
 // SaveSlicePNG writes slice index along array axis (0, 1, 2) of m as a PNG of label
 // indices, in the Slice frame of io/volume (no display flips), plus a sidecar
-// recording the axis and index.
+// recording the axis and index (both or neither).
 func SaveSlicePNG(path string, m *volume.LabelMap, axis, index int, labels []volume.Label) error {
 	if err := checkLabelMap(m); err != nil {
 		return fmt.Errorf("save %s: %w", path, err)
@@ -137,13 +166,25 @@ func SaveSlicePNG(path string, m *volume.LabelMap, axis, index int, labels []vol
 		return fmt.Errorf("save %s: slice %d along axis %d is outside the mask (size %v)", path, index, axis, m.Size)
 	}
 	ua, va := volume.SliceAxes(axis)
-	if err := writeLabelPNG(path, m.SliceLabels(axis, index), m.Size[ua], m.Size[va]); err != nil {
+	mp, err := createLabelPNG(path, m.SliceLabels(axis, index), m.Size[ua], m.Size[va])
+	if err != nil {
 		return err
 	}
-	return writeSidecar(path, m, labels, nil, &SliceRef{Axis: axis, Index: index})
+	return commitWithSidecar(mp, path, m, labels, nil, &SliceRef{Axis: axis, Index: index})
 }
 
-func writeLabelPNG(path string, data []uint16, w, h int) error {
+// commitWithSidecar writes the sidecar of a mask written to mp and renames both
+// into place together.
+func commitWithSidecar(mp *atomicfile.Pending, path string, m *volume.LabelMap, labels []volume.Label, meta any, slice *SliceRef) error {
+	sp, err := createSidecar(path, m, labels, meta, slice)
+	if err != nil {
+		mp.Abort()
+		return err
+	}
+	return atomicfile.Commit(mp, sp)
+}
+
+func createLabelPNG(path string, data []uint16, w, h int) (*atomicfile.Pending, error) {
 	var mx uint16
 	for _, l := range data {
 		mx = max(mx, l)
@@ -162,12 +203,12 @@ func writeLabelPNG(path string, data []uint16, w, h int) error {
 		}
 		img = g
 	}
-	return atomicfile.Write(path, func(wr io.Writer) error {
+	return atomicfile.Create(path, func(wr io.Writer) error {
 		return (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(wr, img)
 	})
 }
 
-func writeSidecar(path string, m *volume.LabelMap, labels []volume.Label, meta any, slice *SliceRef) error {
+func createSidecar(path string, m *volume.LabelMap, labels []volume.Label, meta any, slice *SliceRef) (*atomicfile.Pending, error) {
 	if labels == nil {
 		labels = DefaultLabels(m)
 	}
@@ -175,15 +216,18 @@ func writeSidecar(path string, m *volume.LabelMap, labels []volume.Label, meta a
 	if meta != nil {
 		b, err := json.Marshal(meta)
 		if err != nil {
-			return fmt.Errorf("save %s: meta: %w", SidecarPath(path), err)
+			return nil, fmt.Errorf("save %s: meta: %w", SidecarPath(path), err)
 		}
 		sc.Meta = b
 	}
 	b, err := json.MarshalIndent(sc, "", "  ")
 	if err != nil {
-		return fmt.Errorf("save %s: %w", SidecarPath(path), err)
+		return nil, fmt.Errorf("save %s: %w", SidecarPath(path), err)
 	}
-	return atomicfile.WriteFile(SidecarPath(path), append(b, '\n'))
+	return atomicfile.Create(SidecarPath(path), func(w io.Writer) error {
+		_, err := w.Write(append(b, '\n'))
+		return err
+	})
 }
 
 // ReadSidecar reads the sidecar of a mask path; (nil, nil) when there is none.
@@ -238,19 +282,31 @@ func (e *GridError) Error() string {
 	return fmt.Sprintf("load %s: the mask does not match the image grid: %s", e.Path, strings.Join(e.Diffs, "; "))
 }
 
-// Load reads a label map saved as NIfTI or PNG (with its sidecar when present)
-// for editing on image v, and checks it lies on v's grid (size, and each affine
-// entry within 0.01 mm); a *GridError says exactly what differs.
+// Load reads a label map saved as NIfTI, NRRD, MetaImage or PNG (with its
+// sidecar when present) for editing on image v, and checks it lies on v's grid
+// (size, and each affine entry within 0.01 mm); a *GridError says exactly what
+// differs. A Slicer .seg.nrrd brings its segments' names and colours as labels
+// (they win over a sidecar's, Slicer may have edited them), and one cropped to
+// its segments' extent (as Slicer can save it) is placed back on v's grid.
 func Load(path string, v *volume.Volume) (*volume.LabelMap, []volume.Label, error) {
 	sc, err := ReadSidecar(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	var m *volume.LabelMap
+	var segLabels []volume.Label
 	l := strings.ToLower(path)
-	if strings.HasSuffix(l, ".png") {
+	switch {
+	case strings.HasSuffix(l, ".png"):
 		m, err = loadPNG(path, v, sc)
-	} else {
+	case strings.HasSuffix(l, ".nrrd") || strings.HasSuffix(l, ".nhdr"):
+		m, segLabels, _, err = nrrd.ReadLabelMap(path)
+		if err == nil && strings.HasSuffix(l, ".seg.nrrd") {
+			m = placeOnGrid(m, v)
+		}
+	case strings.HasSuffix(l, ".mha") || strings.HasSuffix(l, ".mhd"):
+		m, err = metaimage.ReadLabelMap(path)
+	default:
 		m, err = loadNifti(path)
 	}
 	if err != nil {
@@ -260,7 +316,9 @@ func Load(path string, v *volume.Volume) (*volume.LabelMap, []volume.Label, erro
 		return nil, nil, &GridError{Path: path, Diffs: d}
 	}
 	var labels []volume.Label
-	if sc != nil && sc.Labels != nil {
+	if segLabels != nil {
+		labels = segLabels
+	} else if sc != nil && sc.Labels != nil {
 		labels = sc.Labels
 	} else {
 		labels = DefaultLabels(m)
@@ -298,6 +356,10 @@ func loadPNG(path string, v *volume.Volume, sc *Sidecar) (*volume.LabelMap, erro
 	}
 	if int64(cfg.Width)*int64(cfg.Height) > volume.MaxVoxels/4 || int64(cfg.Width)*int64(cfg.Height)/8 > int64(len(b))*1032+1<<16 {
 		return nil, fmt.Errorf("load %s: PNG claims %dx%d pixels, more than the file can hold", path, cfg.Width, cfg.Height)
+	}
+	// The decoded image and the uint16 label map, within the memory budget.
+	if err := volume.CheckMemory(fmt.Sprintf("this %dx%d PNG mask", cfg.Width, cfg.Height), raster.DecodedBytes(cfg)+2*int64(cfg.Width)*int64(cfg.Height)); err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, err)
 	}
 	img, err := png.Decode(bytes.NewReader(b))
 	if err != nil {
@@ -347,4 +409,40 @@ func loadPNG(path string, v *volume.Volume, sc *Sidecar) (*volume.LabelMap, erro
 		}
 	}
 	return m, nil
+}
+
+// placeOnGrid pastes a label map that covers a box of v's grid (same axes and
+// spacing, its first voxel on one of v's voxels) into a map of v's full size;
+// any other map is returned as it is, for the grid check to report.
+func placeOnGrid(m *volume.LabelMap, v *volume.Volume) *volume.LabelMap {
+	if m.Size == v.Size {
+		return m
+	}
+	for r := 0; r < 3; r++ {
+		for c := 0; c < 3; c++ {
+			if math.Abs(m.Affine[r][c]-v.Affine[r][c]) > GridTolMM {
+				return m
+			}
+		}
+	}
+	inv, err := v.Affine.Inverse()
+	if err != nil {
+		return m
+	}
+	p := inv.Apply([3]float64{m.Affine[0][3], m.Affine[1][3], m.Affine[2][3]})
+	var off [3]int
+	for a := 0; a < 3; a++ {
+		off[a] = int(math.Round(p[a]))
+		if math.Abs(p[a]-float64(off[a])) > 1e-3 || off[a] < 0 || off[a]+m.Size[a] > v.Size[a] {
+			return m
+		}
+	}
+	full := volume.NewLabelMap(v)
+	for k := 0; k < m.Size[2]; k++ {
+		for j := 0; j < m.Size[1]; j++ {
+			src := m.Data[m.Index(0, j, k) : m.Index(0, j, k)+m.Size[0]]
+			copy(full.Data[full.Index(off[0], off[1]+j, off[2]+k):], src)
+		}
+	}
+	return full
 }

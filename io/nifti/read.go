@@ -21,6 +21,15 @@ import (
 // header's size claim can be checked against a compressed file's size.
 const maxDeflateRatio = 1032
 
+// decodeChunk is the raw bytes decodeData holds at a time (the rest of a load is
+// the float32 volume itself).
+const decodeChunk = 1 << 20
+
+// maxDrain bounds how much of a gzip stream is decompressed after the volume that
+// is shown, to reach the trailer (CRC-32 and length) and count the volumes
+// present: a long 4D series is not decompressed in full to show its first volume.
+var maxDrain int64 = 512 << 20 // a variable so tests can lower it
+
 // Read opens a NIfTI-1/NIfTI-2 file (.nii, .nii.gz), or an Analyze 7.5 / NIfTI
 // pair (.hdr/.img, either may be gzipped), in either byte order. 4D+ images open
 // their first volume and say so in Volume.Notes.
@@ -55,6 +64,9 @@ func read(path string) (*volume.Volume, error) {
 		}
 		hdrPath = p
 	}
+	if err := checkRegular(hdrPath); err != nil {
+		return nil, err
+	}
 	f, err := os.Open(hdrPath)
 	if err != nil {
 		return nil, err
@@ -64,12 +76,12 @@ func read(path string) (*volume.Volume, error) {
 	if err != nil {
 		return nil, err
 	}
-	if st.IsDir() {
-		return nil, errors.New("is a folder, not a NIfTI file")
-	}
 	imgOpen := func() (io.ReadCloser, int64, string, error) {
 		p, err := pairPath(hdrPath, []string{".img", ".img.gz"})
 		if err != nil {
+			return nil, 0, "", err
+		}
+		if err := checkRegular(p); err != nil {
 			return nil, 0, "", err
 		}
 		g, err := os.Open(p)
@@ -89,6 +101,26 @@ func read(path string) (*volume.Volume, error) {
 	}
 	v.Source = path
 	return v, nil
+}
+
+// checkRegular refuses folders, named pipes and devices before they are opened
+// (opening a named pipe blocks until something writes to it).
+func checkRegular(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if st.IsDir() {
+		return errors.New("is a folder, not a NIfTI file")
+	}
+	if !st.Mode().IsRegular() {
+		what := "not a regular file"
+		if st.Mode()&os.ModeNamedPipe != 0 {
+			what = "a named pipe (FIFO), not a regular file"
+		}
+		return fmt.Errorf("%s is %s", filepath.Base(path), what)
+	}
+	return nil
 }
 
 // pairPath finds the partner of a .hdr/.img file among the given extensions.
@@ -131,10 +163,69 @@ func decompress(r io.Reader, size int64) (io.Reader, func(), int64, error) {
 	return zr, func() { zr.Close() }, limit, nil
 }
 
+// gzipISize returns the ISIZE field of a gzip file's trailer (its uncompressed
+// length mod 2^32), or -1 when r cannot be read at an offset or is not gzip.
+func gzipISize(r io.Reader, size int64) int64 {
+	ra, ok := r.(io.ReaderAt)
+	if !ok || size < 18 {
+		return -1
+	}
+	var b [4]byte
+	if _, err := ra.ReadAt(b[:2], 0); err != nil || !isGzip(b[:2]) {
+		return -1
+	}
+	if _, err := ra.ReadAt(b[:], size-4); err != nil {
+		return -1
+	}
+	return int64(binary.LittleEndian.Uint32(b[:]))
+}
+
+// trailerConfirms reports whether a gzip trailer's ISIZE agrees with a stream of
+// one of the given lengths: then a header's claim is worth allocating up front.
+// (A forged trailer costs address space only: pages are touched as data arrives,
+// and the checksum fails at the end.)
+func trailerConfirms(isize int64, lengths ...int64) bool {
+	if isize < 0 {
+		return false
+	}
+	for _, n := range lengths {
+		if n >= 0 && (n%(1<<32) == isize || (n < 1<<32 && isize >= n)) {
+			return true
+		}
+	}
+	return false
+}
+
+// drain reads r to its end (at most max bytes) so that a gzip reader reaches
+// each member's trailer and checks its CRC-32 and length; it returns the bytes
+// read and whether the end was reached. Trailing bytes that are not another gzip
+// member are reported by trailing (gzip(1) ignores them with a warning).
+func drain(r io.Reader, max int64) (n int64, complete, trailing bool, err error) {
+	// A plain loop, not io.Copy: klauspost's gzip WriteTo checks the CRC of only
+	// what it wrote itself, so after earlier Reads it reports a false mismatch.
+	buf := make([]byte, 32<<10)
+	for n <= max {
+		k, rerr := r.Read(buf[:min(int64(len(buf)), max+1-n)])
+		n += int64(k)
+		switch {
+		case rerr == io.EOF:
+			return n, true, false, nil
+		case errors.Is(rerr, kgzip.ErrHeader):
+			return n, true, true, nil
+		case errors.Is(rerr, kgzip.ErrChecksum):
+			return n, false, false, errors.New("gzip checksum mismatch: the file is damaged (a CRC-32 or length in the gzip trailer does not match the data)")
+		case rerr != nil:
+			return n, false, false, fmt.Errorf("the gzip data is damaged: %w", rerr)
+		}
+	}
+	return n, false, false, nil
+}
+
 func readStream(name string, r io.Reader, size int64, imgOpen opener) (*volume.Volume, error) {
 	if size == 0 {
 		return nil, errors.New("empty file")
 	}
+	isize := gzipISize(r, size)
 	zr, done, limit, err := decompress(r, size)
 	if err != nil {
 		return nil, err
@@ -189,9 +280,10 @@ func readStream(name string, r io.Reader, size int64, imgOpen opener) (*volume.V
 	data := zr
 	dlimit := limit
 	dsize, dgz := size, limit > size // bytes on disk behind the data stream; gzipped?
+	var off int64                    // where the voxels start in the data stream
 	if h.single {
 		minOff := int64(h.size + 4)
-		off := int64(h.voxOffset)
+		off = int64(h.voxOffset)
 		if math.IsNaN(h.voxOffset) || h.voxOffset < 0 || h.voxOffset > float64(math.MaxInt64/2) {
 			return nil, fmt.Errorf("vox_offset %g is invalid", h.voxOffset)
 		}
@@ -209,6 +301,11 @@ func readStream(name string, r io.Reader, size int64, imgOpen opener) (*volume.V
 		if imgOpen == nil {
 			return nil, errors.New("header of a .hdr/.img pair: the image data is in the .img file")
 		}
+		if limit > size { // a gzipped .hdr: reach its trailer so its checksum is checked
+			if _, _, _, err := drain(zr, 1<<20); err != nil {
+				return nil, err
+			}
+		}
 		rc, isz, iname, err := imgOpen()
 		if err != nil {
 			return nil, err
@@ -217,12 +314,12 @@ func readStream(name string, r io.Reader, size int64, imgOpen opener) (*volume.V
 		if isz == 0 {
 			return nil, fmt.Errorf("%s: empty image file", filepath.Base(iname))
 		}
+		isize = gzipISize(rc, isz)
 		izr, idone, ilimit, err := decompress(rc, isz)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", filepath.Base(iname), err)
 		}
 		defer idone()
-		off := int64(0)
 		if !math.IsNaN(h.voxOffset) && h.voxOffset > 0 {
 			off = int64(h.voxOffset)
 		}
@@ -240,10 +337,17 @@ func readStream(name string, r io.Reader, size int64, imgOpen opener) (*volume.V
 
 	v := &volume.Volume{Size: sz, Channels: ti.channels, Affine: aff, DataType: ti.name,
 		Name: baseName(name), Source: name}
-	v.Notes = append(v.Notes, h.notes...)
-	if nvol > 1 {
-		v.Notes = append(v.Notes, fmt.Sprintf("%dD image: showing volume 1 of %d", h.dim[0], nvol))
+	nvals := v.NumVoxels() * ti.channels
+	// Everything this load holds at its peak: the float32 volume and one chunk of
+	// raw bytes (decodeData converts as it decompresses). Checked before allocating.
+	what := fmt.Sprintf("this image (%dx%dx%d %s", sz[0], sz[1], sz[2], ti.name)
+	if ti.channels > 1 {
+		what += fmt.Sprintf(", %d channels", ti.channels)
 	}
+	if err := volume.CheckMemory(what+", read as float32)", int64(nvals)*4+min(decodeChunk, volBytes)); err != nil {
+		return nil, err
+	}
+	v.Notes = append(v.Notes, h.notes...)
 	if affSrc == "pixdim" {
 		v.Notes = append(v.Notes, "no sform or qform: affine from pixdim, centred on the volume (as nibabel)")
 	}
@@ -254,12 +358,16 @@ func readStream(name string, r io.Reader, size int64, imgOpen opener) (*volume.V
 	if ti.channels == 3 || (slope == 1 && inter == 0) {
 		scaled = false
 	}
-	// A compressed file's claim is only bounded by the deflate ratio: beyond a
-	// generous ratio, grow the array as data actually arrives, so a lying header
-	// costs at most about twice what the file really holds.
-	nvals := v.NumVoxels() * ti.channels
+	// A compressed file's claim is only bounded by the deflate ratio. When the gzip
+	// trailer agrees with the header, allocate the volume once (peak = the volume);
+	// otherwise, beyond a generous ratio, grow the array as data actually arrives,
+	// so a lying header costs at most about twice what the file really holds.
 	upfront := nvals
-	if dgz {
+	all := int64(-1) // the whole stream dim[4..7] claim, when it fits an int64
+	if volBytes <= (math.MaxInt64-off)/nvol {
+		all = off + volBytes*nvol
+	}
+	if dgz && !trailerConfirms(isize, off+volBytes, all) {
 		if trusted := (32*dsize + 64<<20) / int64(ti.size) * int64(ti.channels); int64(nvals) > trusted {
 			upfront = int(trusted)
 		}
@@ -267,6 +375,32 @@ func readStream(name string, r io.Reader, size int64, imgOpen opener) (*volume.V
 	v.Data = make([]float32, 0, upfront)
 	if v.Data, err = decodeData(data, v.Data, nvals, h, ti, volBytes, slope, inter, scaled); err != nil {
 		return nil, err
+	}
+	// What follows the first volume: the other volumes of a 4D image, and for gzip
+	// the trailer, whose CRC-32 is the only check that the voxels are the ones written.
+	rest, counted := dsize-off-volBytes, true
+	if dgz {
+		n, complete, trailing, err := drain(data, maxDrain)
+		if err != nil {
+			return nil, err
+		}
+		rest, counted = n, complete
+		switch {
+		case trailing:
+			v.Notes = append(v.Notes, "bytes after the end of the gzip data were ignored")
+		case !complete && nvol > 1:
+			v.Notes = append(v.Notes, fmt.Sprintf("%dD image: showing volume 1 of %d (the others were not decompressed, so the gzip checksum was not verified)", h.dim[0], nvol))
+		case !complete:
+			v.Notes = append(v.Notes, fmt.Sprintf("more than %s of data follow the image and were not read, so the gzip checksum was not verified", volume.FormatBytes(maxDrain)))
+		}
+	}
+	if nvol > 1 && counted {
+		// Say what the file holds, not what dim[4..7] claim.
+		if held := 1 + rest/volBytes; held >= nvol {
+			v.Notes = append(v.Notes, fmt.Sprintf("%dD image: showing volume 1 of %d", h.dim[0], nvol))
+		} else {
+			v.Notes = append(v.Notes, fmt.Sprintf("the header declares %d volumes (%dD) but the file holds %d: showing volume 1", nvol, h.dim[0], held))
+		}
 	}
 	if scaled {
 		v.DataType = "float32" // physical values after scl_slope/scl_inter
@@ -299,8 +433,7 @@ func baseName(p string) string {
 // decodeData streams volBytes bytes from r into dst, converting as it goes so the
 // raw bytes are never held in full.
 func decodeData(r io.Reader, dst []float32, nvals int, h *header, ti typeInfo, volBytes int64, slope, inter float64, scaled bool) ([]float32, error) {
-	const chunk = 1 << 20
-	step := chunk / ti.size * ti.size
+	step := decodeChunk / ti.size * ti.size
 	buf := make([]byte, min(int64(step), volBytes))
 	big := h.order == binary.BigEndian
 	outPer := ti.channels // float32 values produced per voxel

@@ -62,29 +62,39 @@ func WriteVolume(path string, v *volume.Volume, opts ...Option) error {
 // WriteLabelMap writes a label map as NIfTI-1 (uint8, or uint16 past 255),
 // atomically, with the source's affine in both sform and qform.
 func WriteLabelMap(path string, m *volume.LabelMap, opts ...Option) error {
-	if err := checkExt(path); err != nil {
+	p, err := CreateLabelMap(path, m, opts...)
+	if err != nil {
 		return err
+	}
+	return atomicfile.Commit(p)
+}
+
+// CreateLabelMap writes what WriteLabelMap writes to a temporary file next to
+// path, for atomicfile.Commit with the files that go with it (a sidecar).
+func CreateLabelMap(path string, m *volume.LabelMap, opts ...Option) (*atomicfile.Pending, error) {
+	if err := checkExt(path); err != nil {
+		return nil, err
 	}
 	o, err := labelOpts(m, opts)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
 	if !Gzipped(path) {
-		return atomicfile.Write(path, func(w io.Writer) error {
+		return atomicfile.Create(path, func(w io.Writer) error {
 			return encodeLabels(w, m, false, o, labelType(m))
 		})
 	}
 	// Most masks fit uint8: encode them so without a separate pass over the map,
 	// and start again as uint16 if a label > 255 turns up.
-	err = atomicfile.Write(path, func(w io.Writer) error {
+	p, err := atomicfile.Create(path, func(w io.Writer) error {
 		return encodeLabels(w, m, true, o, dtUint8)
 	})
 	if errors.Is(err, errWideLabel) {
-		err = atomicfile.Write(path, func(w io.Writer) error {
+		p, err = atomicfile.Create(path, func(w io.Writer) error {
 			return encodeLabels(w, m, true, o, dtUint16)
 		})
 	}
-	return err
+	return p, err
 }
 
 var typeCodes = map[string]int{}
