@@ -37,6 +37,9 @@ type goldenCase struct {
 		Masks  goldenTensor `json:"masks"`   // M x H x W, 0/1
 		LowRes goldenTensor `json:"low_res"` // M x L x L, the full view's frame
 	} `json:"zoom"`
+	// Ranked is the candidate evaluate.py's mirror of the manifest's ranking offers first
+	// (absent in goldens made before the key existed).
+	Ranked *int `json:"ranked"`
 }
 
 type goldenTensor struct {
@@ -216,6 +219,9 @@ func goldenOne(t *testing.T, e, ez *Engine, dir string) {
 		if d < 0.999 {
 			t.Errorf("mask %d: Dice %.5f < 0.999", k, d)
 		}
+	}
+	if c.Ranked != nil && res.Best != *c.Ranked {
+		t.Errorf("ranking %+v offers candidate %d, Python's mirror %d (scores %v)", m.Ranking, res.Best, *c.Ranked, res.Scores)
 	}
 	if c.Zoom != nil {
 		goldenZoom(t, ez, ref, p, c, load)

@@ -3,7 +3,8 @@ interactive segmentation from the same prompts (random walker from clicks, Otsu 
 data (never trained on) and held-out synthetic sets. Everything at the slice's own resolution, with the app's
 preprocessing (prep.py) and the app's candidate choice (highest predicted IoU).
 
-Usage: evaluate.py CKPT OUT.json [--quick] [--classical-cache FILE] [--zoom POLICY_JSON | --zoom '{"manifest": M}']
+Usage: evaluate.py CKPT OUT.json [--quick] [--classical-cache FILE] [--zoom POLICY_JSON] [--ranking RANKING_JSON]
+                   | [--zoom '{"manifest": M}'] (both policies from a manifest)
        evaluate.py --classical-only OUT.json --classical-cache FILE"""
 import json
 import math
@@ -203,9 +204,19 @@ class ModelSeg:
     logits fed back (always in the full view's frame) and the auto-zoom policy `zoom` (the manifest's
     auto_zoom dict, None = full view only), as model/engine.go does."""
 
-    def __init__(self, m, zoom=None):
+    def __init__(self, m, zoom=None, ranking=None):
         self.m = m
         self.zoom = zoom
+        self.ranking = ranking  # the manifest's "ranking" dict, None = the IoU head alone
+
+    def best(self, scores, low):
+        """The candidate offered first, as model/ranking.go: IoU prediction + weight x stability."""
+        s = np.asarray(scores, np.float64).copy()
+        r = self.ranking
+        if r and r.get("stability_weight", 0) > 0:
+            off = r["stability_offset"]
+            s += r["stability_weight"] * np.array([((l > off).sum() + 1) / ((l > -off).sum() + 1) for l in low])
+        return int(np.argmax(s))
 
     def set_image(self, sl, sp, win):
         a = np.asarray(sl)
@@ -283,7 +294,7 @@ class ModelSeg:
         masks, sc, low = self._decode(None, clicks, box, prev)
         if z is None or box is not None or z.get("click_below", 0) <= 0:
             return masks, sc, low
-        b = int(np.argmax(sc))
+        b = self.best(sc, low)
         if masks[b].sum() >= z["click_below"] * self.W * self.H or not masks[b].any():
             return masks, sc, low
         rows, cols = np.nonzero(masks[b].any(1))[0], np.nonzero(masks[b].any(0))[0]
@@ -300,7 +311,7 @@ class ModelSeg:
     def predict(self, clicks, box=None, use_prev=True):
         """The app's answer: the candidate the IoU head ranks first; it is fed back as the next mask_input."""
         masks, scores, low = self.candidates(clicks, box, use_prev)
-        b = int(np.argmax(scores))
+        b = self.best(scores, low)
         self.prev = low[b]
         return masks[b]
 
@@ -385,10 +396,12 @@ def main():
     cache = argv[argv.index("--classical-cache") + 1] if "--classical-cache" in argv else ""
     only_classical = "--classical-only" in argv
     zoom = json.loads(argv[argv.index("--zoom") + 1]) if "--zoom" in argv else None
-    if zoom is not None and "manifest" in zoom:  # {"manifest": "path/manifest.json"}: the model's own policy
-        zoom = json.load(open(zoom["manifest"])).get("auto_zoom")
+    ranking = json.loads(argv[argv.index("--ranking") + 1]) if "--ranking" in argv else None
+    if zoom is not None and "manifest" in zoom:  # {"manifest": "path/manifest.json"}: the model's own policies
+        man = json.load(open(zoom["manifest"]))
+        zoom, ranking = man.get("auto_zoom"), man.get("ranking")
     args = [a for i, a in enumerate(argv) if not a.startswith("--") and not (i > 0 and argv[i - 1] in
-                                                                              ("--classical-cache", "--zoom"))]
+                                                                              ("--classical-cache", "--zoom", "--ranking"))]
     n = 5 if quick else 15
     sets = itk_t1(n) + nipype_seg(n) + invesalius_bone(n) + synthetic(3 if quick else 6)
     rows = {}
@@ -410,10 +423,10 @@ def main():
         ck = torch.load(args[0], map_location="cpu")
         m = L.from_checkpoint(ck)
         m.eval()
-        meth = ModelSeg(m, zoom)
+        meth = ModelSeg(m, zoom, ranking)
         for it in sets:
             rows.setdefault((it[0], "model"), []).append(run_item(meth, it))
-    out = {"checkpoint": args[0] if args else "", "zoom": zoom, "seconds": round(time.time() - t0, 1), "table": []}
+    out = {"checkpoint": args[0] if args else "", "zoom": zoom, "ranking": ranking, "seconds": round(time.time() - t0, 1), "table": []}
     for (ds, mn), rs in sorted(rows.items()):
         out["table"].append({"set": ds, "method": mn, "n": len(rs),
                              **{k: float(np.mean([r[k] for r in rs])) for k in ("click1", "click3", "box", "noc85")},

@@ -52,7 +52,7 @@ def cases(zoom=None):
 
 
 @torch.no_grad()
-def run_case(m, c, d, man=prep.DEFAULT):
+def run_case(m, c, d, man=prep.DEFAULT, ranking=None):
     os.makedirs(d, exist_ok=True)
     sl = c["slice"]
     H, W = sl.shape[:2]
@@ -104,6 +104,9 @@ def run_case(m, c, d, man=prep.DEFAULT):
                  "corners or a padding point (0,0,-1). masks.f32: the manifest formula on low_res_masks with W',H' "
                  "from the spacing (logits; threshold > 0).",
     }
+    if ranking is not None:  # the candidate the engine offers first, by evaluate.py's mirror of the ranking
+        import evaluate as E
+        case["ranked"] = E.ModelSeg(m, None, ranking).best(iou[0].numpy(), low[0].numpy())
     if c.get("zoom"):
         import evaluate as E
         seg = E.ModelSeg(m, c["zoom"])
@@ -127,14 +130,14 @@ def main():
     m = L.from_checkpoint(ck)
     m.eval()
     man = prep.DEFAULT
-    zoom = None
+    zoom = ranking = None
     if len(sys.argv) > 3:  # the exported manifest.json: its preprocessing (converted official checkpoints) and
         mf = json.load(open(sys.argv[3]))  # its auto_zoom policy (a zoom case is added)
         man = dict(prep.DEFAULT)
         man.update({k: v for k, v in mf.items() if k in prep.DEFAULT})
-        zoom = mf.get("auto_zoom")
+        zoom, ranking = mf.get("auto_zoom"), mf.get("ranking")
     for c in cases(zoom):
-        cs = run_case(m, c, os.path.join(sys.argv[2], c["name"]), man)
+        cs = run_case(m, c, os.path.join(sys.argv[2], c["name"]), man, ranking)
         print(cs["name"], cs["resized"], np.round(np.fromfile(os.path.join(sys.argv[2], c["name"], "iou_predictions.f32"), "<f4"), 3))
 
 

@@ -89,7 +89,7 @@ def export_onnx(m: M.MedSA, outdir, depth_chunk=8, with_3d=True):
 
 
 def write_manifest(m: M.MedSA, outdir, files, name, version, architecture, params, depth_chunk, preprocessing,
-                   training=None, notes="", auto_zoom=None):
+                   training=None, notes="", auto_zoom=None, ranking=None):
     cfg = m.cfg
     man = {
         "format": "medsa-manifest/1",
@@ -128,6 +128,8 @@ def write_manifest(m: M.MedSA, outdir, files, name, version, architecture, param
         man["notes"] = notes
     if auto_zoom:
         man["auto_zoom"] = auto_zoom
+    if ranking:
+        man["ranking"] = ranking
     with open(os.path.join(outdir, "manifest.json"), "w") as f:
         json.dump(man, f, indent=2)
         f.write("\n")
@@ -139,12 +141,14 @@ MASKS_NOTE = ("decoder.onnx computes `masks` the way SAM's exporter does, with W
               "low_res_masks with the manifest formula (W',H' from the spacing), as the goldens do.")
 
 
-def export_checkpoint(ckpt_path, outdir, name="medsa-tiny", version="1.0.0", depth_chunk=8, auto_zoom=None):
-    """auto_zoom: the engine's zoom policy for this model (docs/MANIFEST.md), written to the manifest."""
+def export_checkpoint(ckpt_path, outdir, name="medsa-tiny", version="1.0.0", depth_chunk=8, auto_zoom=None,
+                      ranking=None):
+    """auto_zoom, ranking: the engine's zoom and candidate-ranking policies for this model (docs/MANIFEST.md),
+    written to the manifest."""
     ck = torch.load(ckpt_path, map_location="cpu")
     m = LD.from_checkpoint(ck)
     if isinstance(m, N.MedSA2):
-        return _export_conv2(m, ck, outdir, name, version, depth_chunk, auto_zoom)
+        return _export_conv2(m, ck, outdir, name, version, depth_chunk, auto_zoom, ranking)
     cfg = m.cfg
     files = export_onnx(m, outdir, depth_chunk)
     total = sum(p.numel() for p in m.parameters())
@@ -190,7 +194,7 @@ def conv2_architecture(cfg, depth_chunk):
             f"channels; {len(cfg.output_tokens)} candidates + IoU head; low-res logits {cfg.low_res}x{cfg.low_res}")
 
 
-def _export_conv2(m, ck, outdir, name, version, depth_chunk, auto_zoom=None):
+def _export_conv2(m, ck, outdir, name, version, depth_chunk, auto_zoom=None, ranking=None):
     cfg = m.cfg
     files = export_onnx(m, outdir, depth_chunk)
     total = sum(p.numel() for p in m.parameters())
@@ -203,5 +207,5 @@ def _export_conv2(m, ck, outdir, name, version, depth_chunk, auto_zoom=None):
                          depth_chunk, {}, {"report": "model/train/REPORT.md", "seed": ck.get("args", {}).get("seed", 0),
                                            "steps": ck.get("step", 0), "phase": ck.get("phase"),
                                            "history": ck.get("history", [])},
-                         notes=MASKS_NOTE, auto_zoom=auto_zoom)
+                         notes=MASKS_NOTE, auto_zoom=auto_zoom, ranking=ranking)
     return m, man
