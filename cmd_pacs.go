@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/medsa/medsa/io/dicomweb"
+	"github.com/medsa/medsa/io/load"
 )
 
 func init() { commands["pacs"] = runPACS }
@@ -22,6 +23,7 @@ const pacsUsage = `usage:
   medsa pacs search --server URL [--patient NAME] [--id ID] [--date YYYYMMDD[-YYYYMMDD]]
                     [--modality CT] [--accession A] [--study UID] [--json]
   medsa pacs push FILE.dcm [FILE.dcm ...] --server URL
+  medsa pacs get SERIES_URL          retrieve a series into the local cache; print its folder
 URL is the DICOMweb root (e.g. http://host:8042/dicom-web). Credentials come from the servers
 file (` + "$MEDSA_DICOMWEB_CONFIG or ~/.config/medsa/dicomweb.json, mode 600" + `) or from
 MEDSA_DICOMWEB_USER + MEDSA_DICOMWEB_PASSWORD or MEDSA_DICOMWEB_TOKEN, never from the command line.
@@ -36,6 +38,8 @@ func runPACS(args []string) error {
 		return pacsSearch(args[1:], os.Stdout)
 	case "push":
 		return pacsPush(args[1:], os.Stdout)
+	case "get":
+		return pacsGet(args[1:], os.Stdout)
 	}
 	return fmt.Errorf("unknown pacs command %q\n%s", args[0], pacsUsage)
 }
@@ -160,4 +164,34 @@ func pacsPush(args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "stored %d object(s) on %s: %s\n", len(res.Stored), c.Root, strings.Join(res.Stored, " "))
 	return nil
+}
+
+func pacsGet(args []string, out io.Writer) error {
+	if len(args) != 1 {
+		return errors.New("want one series URL\n" + pacsUsage)
+	}
+	ctx, cancel := interruptible()
+	defer cancel()
+	opt := load.Options{Context: ctx}
+	if isTerminal(os.Stderr) {
+		opt.Progress = func(done, total int) { fmt.Fprintf(os.Stderr, "\rmedsa pacs get: %d/%d instances", done, total) }
+	}
+	dir, err := load.Resolve(args[0], opt)
+	if opt.Progress != nil {
+		fmt.Fprintln(os.Stderr)
+	}
+	if err != nil {
+		return err
+	}
+	if dir == args[0] {
+		return fmt.Errorf("%s is not a DICOMweb series URL (want .../studies/{StudyUID}/series/{SeriesUID})", args[0])
+	}
+	fmt.Fprintln(out, dir)
+	return nil
+}
+
+// isTerminal reports a character device (a terminal) rather than a file or pipe.
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // SeriesRef names a series on a server: what a series URL says.
@@ -89,9 +90,45 @@ func (c *Client) Retrieve(ctx context.Context, study, series string, progress Pr
 	if err := os.MkdirAll(inst, 0o700); err != nil {
 		return "", fmt.Errorf("retrieve series %s: cache: %w", series, err)
 	}
-	uids, err := c.SearchInstances(ctx, study, series)
-	if err != nil {
-		return "", err
+	var uids []string
+	var pre map[string]string // a cold cache: instances streamed while the list was being asked for
+	if _, err := os.Stat(filepath.Join(dir, "series.json")); errors.Is(err, os.ErrNotExist) {
+		var total atomic.Int64
+		type listing struct {
+			uids []string
+			err  error
+		}
+		lc := make(chan listing, 1)
+		go func() {
+			u, err := c.SearchInstances(ctx, study, series)
+			total.Store(int64(len(u)))
+			lc <- listing{u, err}
+		}()
+		pre = map[string]string{}
+		serr := c.fetchSeries(ctx, study, series, inst, nil, func(sop, sum string) {
+			pre[sop] = sum
+			if n := int(total.Load()); progress != nil && n > 0 {
+				progress(min(len(pre), n), n)
+			}
+		})
+		l := <-lc
+		if l.err != nil {
+			if len(pre) > 0 { // keep what arrived whole: the next retrieval starts from it
+				if err := writeManifest(dir, manifest{Root: c.Root, Study: study, Series: series, Instances: pre}); err != nil {
+					return "", err
+				}
+			}
+			return "", fmt.Errorf("retrieve series %s: %d instances cached: %w", series, len(pre), l.err)
+		}
+		if serr != nil && ctx.Err() != nil {
+			return "", fmt.Errorf("retrieve series %s: %w", series, serr)
+		}
+		uids = l.uids
+	} else {
+		var err error
+		if uids, err = c.SearchInstances(ctx, study, series); err != nil {
+			return "", err
+		}
 	}
 	if len(uids) == 0 {
 		return "", fmt.Errorf("retrieve series %s: the server lists no instances", series)
@@ -107,6 +144,11 @@ func (c *Client) Retrieve(ctx context.Context, study, series string, progress Pr
 			}
 		}
 	}
+	for _, u := range uids {
+		if sum, ok := pre[u]; ok {
+			m.Instances[u] = sum
+		}
+	}
 	var todo []string
 	for _, u := range uids {
 		if _, ok := m.Instances[u]; !ok {
@@ -116,6 +158,33 @@ func (c *Client) Retrieve(ctx context.Context, study, series string, progress Pr
 	total, done := len(uids), len(uids)-len(todo)
 	if progress != nil {
 		progress(done, total)
+	}
+	if len(todo) > len(uids)/2 {
+		// Mostly missing: the whole series in one multipart answer, as a plain client would; what it
+		// does not bring (an error midway, an instance the server skips) is fetched one by one below.
+		listed := map[string]bool{}
+		for _, u := range uids {
+			listed[u] = true
+		}
+		serr := c.fetchSeries(ctx, study, series, inst, listed, func(sop, sum string) {
+			if _, had := m.Instances[sop]; had {
+				return // cached before: the same bytes, the same file
+			}
+			m.Instances[sop] = sum
+			done++
+			if progress != nil {
+				progress(done, total)
+			}
+		})
+		if serr != nil && ctx.Err() != nil {
+			return "", fmt.Errorf("retrieve series %s: %w", series, serr)
+		}
+		todo = todo[:0]
+		for _, u := range uids {
+			if _, ok := m.Instances[u]; !ok {
+				todo = append(todo, u)
+			}
+		}
 	}
 	var mu sync.Mutex
 	var firstErr error
@@ -242,9 +311,51 @@ func (c *Client) fetchInstance(ctx context.Context, study, series, sop, dir stri
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", op, err)
 	}
+	sum, _, err := savePart(body, dir, op)
+	return sum, err
+}
+
+// fetchSeries streams a whole series (WADO-RS, one multipart answer) into dir, telling got about each
+// listed instance as soon as its file is in place.
+func (c *Client) fetchSeries(ctx context.Context, study, series, dir string, listed map[string]bool, got func(sop, sum string)) error {
+	path := "/studies/" + url.PathEscape(study) + "/series/" + url.PathEscape(series)
+	op := "retrieve series " + series
+	resp, err := c.get(ctx, op, path, nil, dicomAccept)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	mt, params, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if err != nil || !strings.HasPrefix(mt, "multipart/") || params["boundary"] == "" {
+		return fmt.Errorf("%s: unexpected content type %q", op, resp.Header.Get("Content-Type"))
+	}
+	mr := multipart.NewReader(resp.Body, params["boundary"])
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		sum, sop, err := savePart(p, dir, op)
+		if err != nil {
+			return err
+		}
+		if listed == nil || listed[sop] {
+			got(sop, sum)
+		} else {
+			os.Remove(filepath.Join(dir, sum+".dcm")) // not in the instance list: not ours to keep
+		}
+	}
+}
+
+// savePart writes one DICOM part into dir as <sha256>.dcm and returns the hash and the file's
+// MediaStorageSOPInstanceUID.
+func savePart(body io.Reader, dir, op string) (sum, sop string, err error) {
 	tmp, err := os.CreateTemp(dir, ".part-*")
 	if err != nil {
-		return "", fmt.Errorf("%s: cache: %w", op, err)
+		return "", "", fmt.Errorf("%s: cache: %w", op, err)
 	}
 	ok := false
 	defer func() {
@@ -256,33 +367,55 @@ func (c *Client) fetchInstance(ctx context.Context, study, series, sop, dir stri
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(tmp, h), body)
 	if err != nil {
-		return "", fmt.Errorf("%s: after %d bytes: %w", op, n, err)
+		return "", "", fmt.Errorf("%s: after %d bytes: %w", op, n, err)
 	}
-	if err := checkDICM(tmp); err != nil {
-		return "", fmt.Errorf("%s: %w", op, err)
+	if sop, err = metaSOP(tmp); err != nil {
+		return "", "", fmt.Errorf("%s: %w", op, err)
 	}
-	if err := tmp.Sync(); err != nil {
-		return "", fmt.Errorf("%s: cache: %w", op, err)
-	}
+	// No fsync: a file torn by a crash fails its hash on the next use and is fetched again.
 	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("%s: cache: %w", op, err)
+		return "", "", fmt.Errorf("%s: cache: %w", op, err)
 	}
-	sum := hex.EncodeToString(h.Sum(nil))
+	sum = hex.EncodeToString(h.Sum(nil))
 	if err := os.Rename(tmp.Name(), filepath.Join(dir, sum+".dcm")); err != nil {
-		return "", fmt.Errorf("%s: cache: %w", op, err)
+		return "", "", fmt.Errorf("%s: cache: %w", op, err)
 	}
 	ok = true
-	return sum, nil
+	return sum, sop, nil
 }
 
-// checkDICM requires the DICOM Part 10 marker, so an HTML error page or a cut answer is
-// never cached as an instance.
-func checkDICM(f *os.File) error {
-	var b [4]byte
-	if _, err := f.ReadAt(b[:], 128); err != nil || string(b[:]) != "DICM" {
-		return errors.New("the server's answer is not a DICOM file (no DICM marker)")
+// metaSOP requires the DICOM Part 10 marker, so an HTML error page or a cut answer is never
+// cached as an instance, and reads the MediaStorageSOPInstanceUID (0002,0003) from the file
+// meta group (always explicit VR little endian).
+func metaSOP(f *os.File) (string, error) {
+	b := make([]byte, 4096)
+	n, _ := f.ReadAt(b, 0)
+	b = b[:n]
+	if len(b) < 132 || string(b[128:132]) != "DICM" {
+		return "", errors.New("the server's answer is not a DICOM file (no DICM marker)")
 	}
-	return nil
+	for p := 132; p+8 <= len(b) && b[p] == 0x02 && b[p+1] == 0x00; {
+		el := uint16(b[p+2]) | uint16(b[p+3])<<8
+		vr := string(b[p+4 : p+6])
+		var l, hdr int
+		switch vr {
+		case "OB", "OW", "OF", "SQ", "UT", "UN":
+			if p+12 > len(b) {
+				return "", errors.New("DICOM file meta information is truncated")
+			}
+			l, hdr = int(uint32(b[p+8])|uint32(b[p+9])<<8|uint32(b[p+10])<<16|uint32(b[p+11])<<24), 12
+		default:
+			l, hdr = int(uint16(b[p+6])|uint16(b[p+7])<<8), 8
+		}
+		if l < 0 || p+hdr+l > len(b) {
+			return "", errors.New("DICOM file meta information is truncated")
+		}
+		if el == 0x0003 {
+			return strings.TrimRight(string(b[p+hdr:p+hdr+l]), "\x00 "), nil
+		}
+		p += hdr + l
+	}
+	return "", errors.New("DICOM file without a MediaStorageSOPInstanceUID in its meta information")
 }
 
 // firstPart returns the body of the first part of a multipart/related answer (or the body
