@@ -7,7 +7,7 @@ export OMP_WAIT_POLICY := PASSIVE
 export MEDSA_REQUIRE_TESTDATA := 1
 STAMP := .cache/setup.stamp
 
-.PHONY: all setup build run test lint unit extra fuzz bench testdata model package gpu clean highdicom-venv
+.PHONY: all setup build run test lint unit extra fuzz bench testdata model package gpu clean highdicom-venv triton-venv serve
 
 all: build
 
@@ -31,14 +31,16 @@ lint: setup
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# Packages without cgo GUI code run under the race detector.
-RACE_PKGS = $(shell $(GO) list ./... | grep -vE '/(viewer|app)$$|medsa/medsa$$')
+# Every package runs under the race detector too, app/ and viewer/ with Fyne's
+# test driver (their tests run the UI's posted work on the test goroutine, as
+# the real driver runs it on its main one).
+RACE_PKGS = $(shell $(GO) list ./...)
 unit: setup testdata
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race $(RACE_PKGS)
 
 # Outside referees (dcm2niix, nibabel), the model smoke test, the real-window GUI test: scripts/test.d/*.sh.
-extra: build testdata
+extra: build testdata triton-venv
 	@set -e; for s in scripts/test.d/*.sh; do [ -e "$$s" ] || continue; echo "== $$s"; bash "$$s"; done
 
 fuzz: setup testdata
@@ -59,6 +61,23 @@ $(HIGHDICOM_VENV)/.ok:
 	/usr/bin/python3 -m venv --system-site-packages $(HIGHDICOM_VENV)
 	$(HIGHDICOM_VENV)/bin/pip install --no-input --disable-pip-version-check highdicom==0.22.0 pillow-jpls==1.3.2
 	@touch $@
+
+# Triton Inference Server from PyPI for the remote encoder (docs/SERVER.md): nvidia-pytriton's wheel carries the
+# tritonserver binary; onnxruntime runs our ONNX in its Python backend. Pinned in scripts/serve-requirements.txt.
+TRITON_VENV := .cache/triton-venv
+triton-venv: $(TRITON_VENV)/.ok
+$(TRITON_VENV)/.ok: scripts/serve-requirements.txt
+	rm -rf $(TRITON_VENV)
+	/usr/bin/python3 -m venv $(TRITON_VENV)
+	$(TRITON_VENV)/bin/pip install --no-input --disable-pip-version-check -q -r scripts/serve-requirements.txt
+	@touch $@
+
+# Triton on the bundled model in the foreground: http://$(HOST):$(PORT) (loopback unless HOST is given);
+# TOKEN_FILE=F requires "Authorization: Bearer <F's contents>". Then: medsa --server http://127.0.0.1:8000
+PORT ?= 8000
+HOST ?= 127.0.0.1
+serve: build triton-venv
+	scripts/serve.sh --port $(PORT) --host $(HOST) $(if $(TOKEN_FILE),--token-file $(TOKEN_FILE))
 
 model: setup testdata
 	$(MAKE) -C model/train model

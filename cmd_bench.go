@@ -20,11 +20,14 @@ import (
 )
 
 const usageBench = `usage: medsa bench [--image PATH] [--model DIR] [--device auto|cpu|cuda] [--threads N] [--decoder-threads N]
-       [--n N] [--json] [--cache-mib N] [--propagate N] [--no-3d] [--series UID]
+       [--n N] [--json] [--cache-mib N] [--propagate N] [--no-3d] [--series UID] [--server URL]
   warm-up, then N runs each of: encoder (one slice), decoder (one click, cached embedding), click->mask
   (decode + masks at slice resolution + write into the label map); first_mask_ms is open image -> first
   mask on the middle slice. --propagate N also times propagation through N slices (needs a 3D image).
-  Without --image a synthetic 256x256 phantom is used.`
+  Without --image a synthetic 256x256 phantom is used. With --server the encoder runs are timed on the server
+  (encode_remote_ms_*, wire_bytes_per_embedding) and then locally (encode_ms_*); "provider" is "server" when
+  the server encoded every one of them.
+` + usageServerFlags
 
 // benchReport is what --json prints.
 type benchReport struct {
@@ -54,6 +57,13 @@ type benchReport struct {
 	MaxRSSMiB      float64 `json:"max_rss_mib"`
 	RSSMiB         float64 `json:"rss_mib"`
 	HeapMiB        float64 `json:"go_heap_mib"`
+	// With --server:
+	Server          string  `json:"server,omitempty"`
+	ServerStatus    string  `json:"server_status,omitempty"`
+	LocalProvider   string  `json:"local_provider,omitempty"` // where encode_ms_* ran
+	EncodeRemoteP50 float64 `json:"encode_remote_ms_p50,omitempty"`
+	EncodeRemoteP95 float64 `json:"encode_remote_ms_p95,omitempty"`
+	WireBytes       int64   `json:"wire_bytes_per_embedding,omitempty"`
 }
 
 func percentile(x []float64, p float64) float64 {
@@ -99,6 +109,7 @@ func runBench(args []string) error {
 	series := fs.String("series", "", "DICOM series UID")
 	cacheMiB := fs.Int64("cache-mib", 0, "embedding cache bound in MiB (0 = 1024)")
 	no3D := fs.Bool("no-3d", false, "propagate with the 2D encoder even when the model has encoder3d")
+	srv := addServerFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%v\n%s", err, usageBench)
 	}
@@ -110,11 +121,16 @@ func runBench(args []string) error {
 		return err
 	}
 	t0 := time.Now()
-	eng, err := model.Open(dir, model.Options{Device: *device, Threads: *threads, DecoderThreads: *decThreads, CacheBytes: *cacheMiB << 20, No3D: *no3D})
+	mopt := model.Options{Device: *device, Threads: *threads, DecoderThreads: *decThreads, CacheBytes: *cacheMiB << 20, No3D: *no3D}
+	srv.apply(&mopt)
+	eng, err := model.Open(dir, mopt)
 	if err != nil {
 		return err
 	}
 	defer eng.Close()
+	if st := waitServer(eng, 30*time.Second); st.URL != "" && st.State != model.ServerUp {
+		fmt.Fprintf(os.Stderr, "medsa bench: %s\n", st.Text)
+	}
 	rep := benchReport{Model: eng.Manifest().ID(), Provider: eng.Provider().Name, FallbackReason: eng.Provider().FallbackReason,
 		Threads: eng.Provider().Threads, DecoderThreads: eng.Provider().DecoderThreads, N: *n, OpenModelMS: ms(time.Since(t0))}
 	ctx := context.Background()
@@ -153,16 +169,41 @@ func runBench(args []string) error {
 	rep.FirstMaskMS = ms(time.Since(t1))
 
 	// Encoder: re-encode the slice (cache dropped each time); 2 warm-up runs.
-	var enc, dec, post, c2m []float64
-	for i := 0; i < *n+2; i++ {
-		eng.DropVolume(ref.VolumeID)
-		t := time.Now()
-		if err := eng.Encode(ctx, ref); err != nil {
+	// With a server: first there, then locally (the server paused).
+	encodeRuns := func() ([]float64, error) {
+		var enc []float64
+		for i := 0; i < *n+2; i++ {
+			eng.DropVolume(ref.VolumeID)
+			t := time.Now()
+			if err := eng.Encode(ctx, ref); err != nil {
+				return nil, err
+			}
+			if i >= 2 {
+				enc = append(enc, ms(time.Since(t)))
+			}
+		}
+		return enc, nil
+	}
+	var dec, post, c2m []float64
+	if st0 := eng.ServerStatus(); st0.URL != "" {
+		renc, err := encodeRuns()
+		if err != nil {
 			return err
 		}
-		if i >= 2 {
-			enc = append(enc, ms(time.Since(t)))
+		st := eng.ServerStatus()
+		rep.Server, rep.ServerStatus = st.URL, st.Text
+		if st.LocalFallbacks == st0.LocalFallbacks && st.RemoteEncodes-st0.RemoteEncodes == int64(*n+2) {
+			rep.Provider, rep.LocalProvider = "server", eng.Provider().Name
+			rep.EncodeRemoteP50, rep.EncodeRemoteP95 = percentile(renc, 50), percentile(renc, 95)
+			rep.WireBytes = st.LastWireBytes
+		} else {
+			fmt.Fprintf(os.Stderr, "medsa bench: %s: encoder figures are local\n", st.Text)
 		}
+		eng.SetServerEnabled(false)
+	}
+	enc, err := encodeRuns()
+	if err != nil {
+		return err
 	}
 	// Click -> mask with the embedding cached; clicks move around the centre.
 	for i := 0; i < *n+3; i++ {
@@ -225,6 +266,12 @@ func runBench(args []string) error {
 		fmt.Printf(" (CUDA unavailable: %s)", rep.FallbackReason)
 	}
 	fmt.Printf(", %d encoder / %d decoder threads\nmodel: %s (opened in %.0f ms)\nimage: %s, %s\n", rep.Threads, rep.DecoderThreads, rep.Model, rep.OpenModelMS, rep.Image, rep.Slice)
+	if rep.Server != "" {
+		fmt.Printf("server         %s\n", rep.ServerStatus)
+		if rep.Provider == "server" {
+			fmt.Printf("encoder remote p50 %7.1f ms  p95 %7.1f ms  (%d bytes per embedding on the wire)\n", rep.EncodeRemoteP50, rep.EncodeRemoteP95, rep.WireBytes)
+		}
+	}
 	fmt.Printf("encoder        p50 %7.1f ms  p95 %7.1f ms\n", rep.EncodeP50, rep.EncodeP95)
 	fmt.Printf("decoder        p50 %7.1f ms  p95 %7.1f ms\n", rep.DecodeP50, rep.DecodeP95)
 	fmt.Printf("click->mask    p50 %7.1f ms  p95 %7.1f ms  (postprocess p50 %.1f ms)\n", rep.ClickP50, rep.ClickP95, rep.PostP50)

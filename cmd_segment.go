@@ -11,10 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/medsa/medsa/interaction"
 	"github.com/medsa/medsa/io/load"
 	"github.com/medsa/medsa/io/mask"
 	"github.com/medsa/medsa/io/volume"
 	"github.com/medsa/medsa/model"
+	"github.com/medsa/medsa/workspace"
 )
 
 func init() {
@@ -24,7 +26,7 @@ func init() {
 
 const usageSegment = `usage: medsa segment --image PATH --out MASK [--model DIR] [--device auto|cpu|cuda] [--threads N]
        [--plane axial|coronal|sagittal] [--point i,j,k,+] [--point i,j,k,-] ... [--box i0,j0,i1,j1,k]
-       [--propagate [--no-3d]] [--series UID] [--state FILE] [--no-zoom] [--force]
+       [--propagate [--no-3d]] [--series UID] [--state FILE] [--no-zoom] [--force] [--server URL]
   points are voxel indices (i,j,k) in array order (k = 0 for 2D images); the point's index along the
   plane's fixed axis picks the slice. A box gives the two slice-frame corners and the slice: for the
   axial plane of an image stored axially that is i0,j0,i1,j1,k; in general u0,v0,u1,v1,index with u, v
@@ -37,7 +39,8 @@ const usageSegment = `usage: medsa segment --image PATH --out MASK [--model DIR]
   plane and slice) are kept, this call's points are added (a new --box replaces the old one) and its
   low-res logits are fed back as the decoder's mask input; the call then writes the new state to FILE.
   Every output is checked before the model runs; a read-only MASK, sidecar or FILE is replaced only
-  with --force.`
+  with --force.
+` + usageServerFlags
 
 // pointList collects repeated --point flags.
 type pointList []string
@@ -50,6 +53,7 @@ type segmentArgs struct {
 	threads                                                 int
 	points                                                  pointList
 	propagate, no3D, noZoom, force                          bool
+	server                                                  *serverFlags
 }
 
 func parseSegmentArgs(args []string) (*segmentArgs, error) {
@@ -70,6 +74,7 @@ func parseSegmentArgs(args []string) (*segmentArgs, error) {
 	fs.BoolVar(&a.noZoom, "no-zoom", false, "decode on the full view even when the model has an auto_zoom policy")
 	fs.StringVar(&a.state, "state", "", "refinement state file (read if it exists, then written)")
 	fs.BoolVar(&a.force, "force", false, "replace MASK (and its sidecar) even when read-only")
+	a.server = addServerFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -229,11 +234,14 @@ func runSegment(args []string) error {
 		return err
 	}
 	t1 := time.Now()
-	eng, err := model.Open(dir, model.Options{Device: a.device, Threads: a.threads, No3D: a.no3D, NoZoom: a.noZoom})
+	mopt := model.Options{Device: a.device, Threads: a.threads, No3D: a.no3D, NoZoom: a.noZoom}
+	a.server.apply(&mopt)
+	eng, err := model.Open(dir, mopt)
 	if err != nil {
 		return err
 	}
 	defer eng.Close()
+	defer reportServer(eng)
 	tOpen := time.Since(t1)
 	fmt.Printf("provider: %s\n", eng.Provider())
 	fmt.Printf("model: %s (%s)\n", eng.Manifest().ID(), dir)
@@ -276,29 +284,54 @@ func runSegment(args []string) error {
 	}
 	fmt.Printf("timings: load %.1f ms, model open %.1f ms, encode %.1f ms, decode %.1f ms, postprocess %.1f ms, segment total %.1f ms\n",
 		ms(tLoad), ms(tOpen), res.EncodeMS, res.DecodeMS, res.PostMS, ms(tSeg))
+	// The records the GUI keeps (workspace.Meta): a mask made here reopens there with them.
+	meta := &workspace.Meta{Tool: "medsa segment", Source: a.image, Model: eng.Manifest().ID(), Provider: eng.Provider().Name,
+		Segment: &workspace.SegmentRun{Points: points, Box: box, Propagate: a.propagate, Scores: res.Scores, Best: res.Best}}
+	rec := interaction.MaskRecord{Label: 1, Plane: plane.String(), Slice: idx, Candidate: res.Best, Score: res.Scores[res.Best],
+		Model: meta.Model, Window: ref.Window, Voxels: res.Areas[res.Best], Time: time.Now().UTC().Format(time.RFC3339)}
+	for _, p := range prompt.Points {
+		rec.Points = append(rec.Points, interaction.Point{U: p.U, V: p.V, Positive: p.Positive})
+	}
+	if b := prompt.Box; b != nil {
+		rec.Box = &interaction.Rect{U0: b.U0, V0: b.V0, U1: b.U1, V1: b.V1}
+	}
+	meta.Masks = append(meta.Masks, rec)
 	if a.propagate && !v.Is2D() {
 		t3 := time.Now()
-		n := v.NumSlices(plane)
-		total := 0
-		for _, to := range []int{n - 1, 0} {
-			out, st, err := eng.PropagateStats(ctx, ref, best, to, nil)
-			for k, m := range out {
-				lm.SetSliceLabels(axis, k, labels16(m))
-			}
-			total += len(out)
-			if err != nil {
-				return fmt.Errorf("propagate towards slice %d: %w", to, err)
-			}
+		report := func(to, slices int, st model.PropagateStats) {
 			fmt.Printf("propagate to %d: %d slices, stopped at %d (%s); encode %.0f ms, decode %.0f ms\n",
-				to, len(out), st.StoppedAt, st.Reason, st.EncodeMS, st.DecodeMS)
+				to, slices, st.StoppedAt, st.Reason, st.EncodeMS, st.DecodeMS)
 		}
-		fmt.Printf("propagation: %d slices in %.1f ms\n", total, ms(time.Since(t3)))
+		// The GUI's propagation loop, over the whole volume.
+		out, err := workspace.PropagateSlices(ctx, eng, ref, best, 0, v.NumSlices(plane)-1, nil, report)
+		if err != nil {
+			return err
+		}
+		pr := interaction.MaskRecord{Label: 1, Plane: plane.String(), Slice: idx, Candidate: -1, Model: meta.Model,
+			Window: ref.Window, Time: rec.Time}
+		lo, hi := idx, idx
+		for k, m := range out {
+			lm.SetSliceLabels(axis, k, labels16(m))
+			lo, hi = min(lo, k), max(hi, k)
+			for _, x := range m {
+				pr.Voxels += int(x)
+			}
+		}
+		if len(out) > 0 {
+			to := hi
+			if hi == idx {
+				to = lo
+			}
+			pr.ToSlice = &to
+			meta.Masks = append(meta.Masks, pr)
+		}
+		fmt.Printf("propagation: %d slices in %.1f ms\n", len(out), ms(time.Since(t3)))
 	}
-	meta := map[string]any{"tool": "medsa segment", "model": eng.Manifest().ID(), "provider": eng.Provider().Name,
-		"image": a.image, "plane": plane.String(), "slice": idx, "points": points, "box": box,
-		"propagate": a.propagate, "scores": res.Scores, "best": res.Best}
+	if sst := eng.ServerStatus(); sst.RemoteEncodes > 0 {
+		meta.Segment.EncoderServer = sst.URL
+	}
 	if res.Zoom != nil {
-		meta["zoom_crop"] = res.Zoom[:]
+		meta.Segment.ZoomCrop = res.Zoom[:]
 	}
 	labels := []volume.Label{{Value: 1, Name: "segment", Color: mask.DefaultColor(1)}}
 	if isDICOMSEG(a.out) {

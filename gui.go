@@ -12,7 +12,7 @@ import (
 func runGUI(args []string) error {
 	fs := flag.NewFlagSet("medsa", flag.ContinueOnError)
 	var opt app.Options
-	fs.StringVar(&opt.ModelDir, "model", "", "model directory (default: $MEDSA_MODEL, then assets/model)")
+	fs.StringVar(&opt.ModelDir, "model", "", "model directory (default: $MEDSA_MODEL_DIR, then assets/model)")
 	fs.StringVar(&opt.Device, "device", "", "auto, cuda or cpu (default auto)")
 	fs.StringVar(&opt.SeriesUID, "series", "", "DICOM series UID to open from a folder with several")
 	fs.StringVar(&opt.SavePath, "save", "", "where Ctrl+S saves the mask without asking (default: $MEDSA_SAVE_PATH)")

@@ -1,19 +1,18 @@
 // Package app is medsa's desktop application: the main window, menus,
-// dialogs, shortcuts, status bar, background jobs (loading, encoding,
-// segmentation, propagation, saving, autosave) and preferences. The UI
-// goroutine never waits on I/O or inference: jobs run in goroutines and post
-// their results back with fyne.Do.
+// dialogs, shortcuts, status bar and preferences, wired to a
+// workspace.Workspace that holds the document, its views and the jobs
+// (opening, segmentation, propagation, saving, autosave). The UI goroutine
+// never waits on I/O or inference: the workspace's jobs run in goroutines and
+// post their results back with fyne.Do.
 package app
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
@@ -28,7 +27,7 @@ import (
 	"github.com/medsa/medsa/interaction"
 	"github.com/medsa/medsa/io/volume"
 	"github.com/medsa/medsa/model"
-	"github.com/medsa/medsa/viewer"
+	"github.com/medsa/medsa/workspace"
 )
 
 // AppID is the Fyne application id (preferences, recent files).
@@ -39,7 +38,7 @@ type Options struct {
 	Path        string // image to open at start ("" offers the bundled sample)
 	SeriesUID   string // DICOM series to open from a folder with several
 	MaskPath    string // a saved mask to open on the image at start
-	ModelDir    string // "" = $MEDSA_MODEL, then assets/model next to the binary or in the working tree
+	ModelDir    string // "" = model.FindModelDir: $MEDSA_MODEL_DIR, then assets/model near the binary or the working tree
 	Device      string // auto, cuda, cpu
 	SavePath    string // Ctrl+S writes here without a dialog ($MEDSA_SAVE_PATH)
 	RecoveryDir string // autosave folder ("" = user cache dir/medsa/recovery)
@@ -49,10 +48,8 @@ type Options struct {
 }
 
 // OptionsFromEnv fills the options that tests and scripts set by environment.
+// The model directory is left to model.FindModelDir, the CLI's lookup.
 func OptionsFromEnv(o Options) Options {
-	if o.ModelDir == "" {
-		o.ModelDir = os.Getenv("MEDSA_MODEL")
-	}
 	if o.SavePath == "" {
 		o.SavePath = os.Getenv("MEDSA_SAVE_PATH")
 	}
@@ -76,39 +73,22 @@ func OptionsFromEnv(o Options) Options {
 	return o
 }
 
-// doc is one open study.
-type doc struct {
-	vol      *volume.Volume
-	path     string
-	volID    string
-	sess     *interaction.Session
-	ctrl     *interaction.Controller
-	view     *viewer.SliceView
-	savedGen uint64
-	autoGen  uint64
-	savePath string
-
-	segCancel     context.CancelFunc
-	propCancel    context.CancelFunc
-	clickAt       time.Time     // when the pointer went down for the prompt being answered
-	lastResult    *model.Result // the model's last answer (for the latency readout)
-	prefetchTimer *time.Timer
-	views         []*viewer.SliceView // views[0] is the main one; 2×2 adds coronal and sagittal
-	cross         [3]int              // linked crosshair voxel (2×2)
-	linking       bool                // views are being moved to the crosshair
-}
-
 // UI is the main window and its state.
 type UI struct {
 	A   fyne.App
 	W   fyne.Window
 	opt Options
+	ws  *workspace.Workspace
 
-	engMu  sync.Mutex
-	eng    *model.Engine
-	engErr error
+	engMu sync.Mutex
+	eng   *model.Engine // the concrete engine: provider and cache details, Close
 
-	doc *doc
+	doc *doc // the open document's widgets (nil before the first open)
+
+	// do and doAndWait run a function on the UI goroutine (fyne.Do); tests
+	// replace them to run everything on the test's goroutine.
+	do        func(func())
+	doAndWait func(func())
 
 	// widgets
 	centre     *fyne.Container
@@ -127,11 +107,14 @@ type UI struct {
 	message    *widget.Label
 	recentMenu *fyne.MenuItem
 
-	propRange    int // last "slices each way" of propagation
-	autosaveKick chan struct{}
-	quit         chan struct{}
-	state        *stateWriter
-	logf         func(format string, args ...any)
+	openDlg   dialog.Dialog       // the open in progress
+	openBar   *widget.ProgressBar // its progress (a PACS retrieval)
+	propDlg   dialog.Dialog       // the propagation in progress
+	propBar   *widget.ProgressBar // its progress
+	propRange int                 // last "slices each way" of propagation
+	quit      chan struct{}
+	state     *stateWriter
+	logf      func(format string, args ...any)
 }
 
 // Run opens the main window and blocks until it is closed.
@@ -156,9 +139,11 @@ func Run(opt Options) error {
 
 // New builds the window (not shown).
 func New(a fyne.App, opt Options) *UI {
-	u := &UI{A: a, opt: opt, autosaveKick: make(chan struct{}, 1), quit: make(chan struct{}), propRange: 20}
+	u := &UI{A: a, opt: opt, quit: make(chan struct{}), propRange: 20, do: fyne.Do, doAndWait: fyne.DoAndWait}
 	u.logf = func(format string, args ...any) { log.Printf("medsa: "+format, args...) }
 	u.state = newStateWriter(opt.StateFile)
+	u.ws = workspace.New(workspace.Options{RecoveryDir: opt.RecoveryDir, SavePath: opt.SavePath,
+		Post: func(f func()) { u.do(f) }, OnEvent: u.onEvent})
 	u.W = a.NewWindow("medsa")
 	u.W.Resize(fyne.NewSize(1280, 860))
 	u.build()
@@ -183,8 +168,11 @@ func (u *UI) Start() {
 	}
 }
 
+func (u *UI) autosaveLoop() { u.ws.RunAutosave(u.quit, u.opt.Autosave) }
+
 func (u *UI) shutdown() {
 	close(u.quit)
+	u.ws.Close()
 	u.engMu.Lock()
 	if u.eng != nil {
 		u.eng.Close()
@@ -194,12 +182,12 @@ func (u *UI) shutdown() {
 
 // engine returns the model engine, or nil and why not.
 func (u *UI) engine() (*model.Engine, error) {
+	if _, err := u.ws.Engine(); err != nil {
+		return nil, err
+	}
 	u.engMu.Lock()
 	defer u.engMu.Unlock()
-	if u.eng == nil && u.engErr == nil {
-		return nil, fmt.Errorf("the model is still loading")
-	}
-	return u.eng, u.engErr
+	return u.eng, nil
 }
 
 // --- layout ---
@@ -217,7 +205,11 @@ func (u *UI) build() {
 	}
 	u.planeSel = widget.NewSelect([]string{"axial", "coronal", "sagittal"}, func(s string) {
 		if d := u.doc; d != nil {
-			p, _ := volume.ParsePlane(s)
+			p, err := volume.ParsePlane(s)
+			if err != nil {
+				u.setMessage("%v", err)
+				return
+			}
 			d.view.SetPlane(p)
 			u.syncSlider()
 			d.view.TakeFocus()
@@ -234,7 +226,7 @@ func (u *UI) build() {
 	u.brushSize.SetValue(4)
 	u.brushSize.OnChanged = func(f float64) {
 		if d := u.doc; d != nil {
-			d.ctrl.Radius = f
+			d.ctrl.SetRadius(f)
 		}
 	}
 
@@ -262,7 +254,7 @@ func (u *UI) build() {
 	u.labelInfo.Wrapping = fyne.TextWrapWord
 	u.labelList = u.newLabelList()
 	addLabel := widget.NewButtonWithIcon("add label", theme.ContentAddIcon(), func() {
-		u.withDoc(func(d *doc) { d.sess.AddLabel("") })
+		u.withDoc(func(d *doc) { d.Sess.AddLabel("") })
 	})
 	editLabel := widget.NewButtonWithIcon("edit", theme.DocumentCreateIcon(), u.editActiveLabel)
 	side := container.NewBorder(
@@ -427,17 +419,17 @@ func (u *UI) setTool(s string) {
 	defer d.view.TakeFocus() // keys go back to the image, not the radio group
 	switch s {
 	case "points":
-		d.ctrl.Tool = interaction.ToolPrompt
+		d.ctrl.SetTool(interaction.ToolPrompt)
 	case "box":
-		d.ctrl.Tool = interaction.ToolBox
+		d.ctrl.SetTool(interaction.ToolBox)
 	case "brush":
-		d.ctrl.Tool = interaction.ToolBrush
+		d.ctrl.SetTool(interaction.ToolBrush)
 	case "eraser":
-		d.ctrl.Tool = interaction.ToolEraser
+		d.ctrl.SetTool(interaction.ToolEraser)
 	}
 }
 
-// --- title, slider, labels panel ---
+// --- title, slider, messages ---
 
 func (u *UI) updateTitle() {
 	d := u.doc
@@ -445,18 +437,11 @@ func (u *UI) updateTitle() {
 		u.W.SetTitle("medsa")
 		return
 	}
-	t := "medsa — " + studyName(d.vol, d.path)
-	if d.sess.Generation() != d.savedGen {
+	t := "medsa — " + d.Name()
+	if d.Dirty() {
 		t += " *"
 	}
 	u.W.SetTitle(t)
-}
-
-func studyName(v *volume.Volume, path string) string {
-	if v.Name != "" {
-		return v.Name
-	}
-	return filepath.Base(strings.TrimRight(path, "/"))
 }
 
 func (u *UI) syncSlider() {

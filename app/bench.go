@@ -6,8 +6,6 @@ import (
 	"os"
 	"runtime"
 	"time"
-
-	"fyne.io/fyne/v2"
 )
 
 // ScrollBenchResult is what the scrolling benchmark measured in the real window.
@@ -36,7 +34,7 @@ func (u *UI) RunScrollBench(path string) {
 		var d *doc
 		for i := 0; i < 600 && d == nil; i++ {
 			time.Sleep(100 * time.Millisecond)
-			fyne.DoAndWait(func() {
+			u.doAndWait(func() {
 				if u.doc != nil && u.doc.view.Stats().Frames > 0 {
 					d = u.doc
 				}
@@ -48,7 +46,7 @@ func (u *UI) RunScrollBench(path string) {
 		}
 		time.Sleep(time.Second)
 		n := d.view.NumSlices()
-		fyne.DoAndWait(func() { d.view.SetIndex(0) })
+		u.doAndWait(func() { d.view.SetIndex(0) })
 		time.Sleep(200 * time.Millisecond)
 		start := d.view.Stats()
 		t0 := time.Now()
@@ -57,7 +55,7 @@ func (u *UI) RunScrollBench(path string) {
 			ts := time.Now()
 			before := d.view.Stats().Frames
 			idx := i
-			fyne.Do(func() { d.view.SetIndex(idx); u.slider.Value = float64(idx); u.slider.Refresh() })
+			u.do(func() { d.view.SetIndex(idx); u.slider.Value = float64(idx); u.slider.Refresh() })
 			for d.view.Stats().Frames == before {
 				time.Sleep(200 * time.Microsecond)
 			}
@@ -71,15 +69,20 @@ func (u *UI) RunScrollBench(path string) {
 		res := ScrollBenchResult{Slices: n - 1, Frames: frames, Seconds: el, FPS: float64(n-1) / el,
 			RenderMSAvg: float64(end.RenderNS-start.RenderNS) / float64(max(frames, 1)) / 1e6,
 			FrameMSMax:  float64(worst.Microseconds()) / 1000, HeapMiB: float64(ms.HeapAlloc) / (1 << 20),
-			StudySize: d.vol.Size, GoMaxProcs: runtime.GOMAXPROCS(0), DisplayServer: os.Getenv("DISPLAY")}
-		fyne.DoAndWait(func() {
+			StudySize: d.Vol.Size, GoMaxProcs: runtime.GOMAXPROCS(0), DisplayServer: os.Getenv("DISPLAY")}
+		u.doAndWait(func() {
 			sz := d.view.Size()
 			res.ViewW, res.ViewH = sz.Width, sz.Height
 			res.WindowScale = u.W.Canvas().Scale()
 		})
-		data, _ := json.MarshalIndent(res, "", "  ")
-		os.WriteFile(path, data, 0o644)
+		data, err := json.MarshalIndent(res, "", "  ")
+		if err == nil {
+			err = os.WriteFile(path, data, 0o644)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "medsa: scroll bench: %v\n", err)
+		}
 		fmt.Println(string(data))
-		fyne.Do(func() { u.A.Quit() })
+		u.do(func() { u.A.Quit() })
 	}()
 }

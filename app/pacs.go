@@ -59,7 +59,7 @@ func (u *UI) openPACSDialog() {
 		status.SetText("Listing the series of " + st.Description + "…")
 		go func() {
 			list, err := c.SearchSeries(context.Background(), st.UID)
-			fyne.Do(func() {
+			u.do(func() {
 				if err != nil {
 					status.SetText(err.Error())
 					return
@@ -82,7 +82,7 @@ func (u *UI) openPACSDialog() {
 		status.SetText("Searching " + c.Root + "…")
 		go func() {
 			list, err := c.SearchStudies(context.Background(), f)
-			fyne.Do(func() {
+			u.do(func() {
 				if err != nil {
 					status.SetText(err.Error())
 					return

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image/color"
 	"image/png"
+	"log"
 	"sync"
 	"time"
 
@@ -19,7 +21,6 @@ import (
 	"github.com/medsa/medsa/interaction"
 	"github.com/medsa/medsa/io/atomicfile"
 	"github.com/medsa/medsa/io/volume"
-	"github.com/medsa/medsa/viewer/render"
 )
 
 // --- window presets ---
@@ -59,11 +60,11 @@ func (u *UI) applyPreset(name string) {
 		}
 		switch {
 		case p.auto:
-			d.view.SetWindow(render.AutoWindow(d.vol.Data, d.vol.Channels))
+			d.view.SetWindow(d.Vol.AutoWindow())
 		case p.w[1] == 0:
-			w := d.vol.Window
+			w := d.Vol.Window
 			if w[1] <= 0 {
-				w = render.AutoWindow(d.vol.Data, d.vol.Channels)
+				w = d.Vol.AutoWindow()
 			}
 			d.view.SetWindow(w)
 		default:
@@ -81,7 +82,7 @@ func (u *UI) newLabelList() *widget.List {
 			if u.doc == nil {
 				return 0
 			}
-			return len(u.doc.sess.Labels())
+			return len(u.doc.Sess.Labels())
 		},
 		func() fyne.CanvasObject {
 			sw := canvas.NewRectangle(color.White)
@@ -94,7 +95,7 @@ func (u *UI) newLabelList() *widget.List {
 			if d == nil {
 				return
 			}
-			labs := d.sess.Labels()
+			labs := d.Sess.Labels()
 			if id >= len(labs) {
 				return
 			}
@@ -109,19 +110,25 @@ func (u *UI) newLabelList() *widget.List {
 			vis.OnChanged = nil
 			vis.SetChecked(lab.Visible)
 			v := lab.Value
-			vis.OnChanged = func(on bool) { d.sess.SetLabelVisible(v, on) }
-			val, unit := d.sess.Measure(lab.Value)
+			vis.OnChanged = func(on bool) {
+				if err := d.Sess.SetLabelVisible(v, on); err != nil {
+					u.setMessage("%v", err)
+				}
+			}
+			val, unit := d.Sess.Measure(lab.Value)
 			mark := ""
-			if lab.Value == d.sess.Active() {
+			if lab.Value == d.Sess.Active() {
 				mark = "• "
 			}
 			name.SetText(fmt.Sprintf("%s%s  %s", mark, lab.Name, formatSize(val, unit)))
 		})
 	l.OnSelected = func(id widget.ListItemID) {
 		if d := u.doc; d != nil {
-			labs := d.sess.Labels()
+			labs := d.Sess.Labels()
 			if id < len(labs) {
-				d.sess.SetActive(labs[id].Value)
+				if err := d.Sess.SetActive(labs[id].Value); err != nil {
+					u.setMessage("%v", err)
+				}
 			}
 		}
 	}
@@ -134,9 +141,13 @@ func (u *UI) updateLabelInfo() {
 		u.labelInfo.SetText("")
 		return
 	}
-	l, _ := d.sess.Label(d.sess.Active())
-	v, unit := d.sess.Measure(l.Value)
-	u.labelInfo.SetText(fmt.Sprintf("Active: %s\n%d voxels · %s\nopacity %.0f %%", l.Name, d.sess.VoxelCount(l.Value), formatSize(v, unit), l.Opacity*100))
+	l, ok := d.Sess.Label(d.Sess.Active())
+	if !ok {
+		u.labelInfo.SetText("")
+		return
+	}
+	v, unit := d.Sess.Measure(l.Value)
+	u.labelInfo.SetText(fmt.Sprintf("Active: %s\n%d voxels · %s\nopacity %.0f %%", l.Name, d.Sess.VoxelCount(l.Value), formatSize(v, unit), l.Opacity*100))
 }
 
 func formatSize(v float64, unit string) string {
@@ -152,7 +163,10 @@ func (u *UI) editActiveLabel() {
 	if d == nil {
 		return
 	}
-	l, _ := d.sess.Label(d.sess.Active())
+	l, ok := d.Sess.Label(d.Sess.Active())
+	if !ok {
+		return
+	}
 	name := widget.NewEntry()
 	name.SetText(l.Name)
 	op := widget.NewSlider(0, 100)
@@ -176,14 +190,16 @@ func (u *UI) editActiveLabel() {
 		widget.NewFormItem("opacity", op),
 		widget.NewFormItem("", vis),
 	)
-	dialog.ShowCustomConfirm(fmt.Sprintf("Label %d", l.Value), "Apply", "Cancel", form, func(ok bool) {
+	dialog.ShowCustomConfirm(volume.DefaultLabelName(l.Value), "Apply", "Cancel", form, func(ok bool) {
 		if !ok {
 			return
 		}
-		d.sess.RenameLabel(l.Value, name.Text)
-		d.sess.SetLabelColor(l.Value, col)
-		d.sess.SetLabelOpacity(l.Value, op.Value/100)
-		d.sess.SetLabelVisible(l.Value, vis.Checked)
+		// The label may have gone meanwhile (a mask opened): say so once.
+		err := errors.Join(d.Sess.RenameLabel(l.Value, name.Text), d.Sess.SetLabelColor(l.Value, col),
+			d.Sess.SetLabelOpacity(l.Value, op.Value/100), d.Sess.SetLabelVisible(l.Value, vis.Checked))
+		if err != nil {
+			u.showError(fmt.Errorf("edit label: %w", err))
+		}
 	}, u.W)
 }
 
@@ -238,9 +254,10 @@ func IconImage() error {
 // window and the last events, so a script driving the real window with
 // xdotool knows where to click and what happened. Off when path is "".
 type stateWriter struct {
-	path string
-	mu   sync.Mutex
-	st   map[string]any
+	path   string
+	mu     sync.Mutex
+	st     map[string]any
+	failed bool // a write failed (logged once)
 }
 
 func newStateWriter(path string) *stateWriter {
@@ -250,7 +267,11 @@ func newStateWriter(path string) *stateWriter {
 func (s *stateWriter) flush() {
 	data, err := json.MarshalIndent(s.st, "", " ")
 	if err == nil {
-		atomicfile.WriteFile(s.path, data)
+		err = atomicfile.WriteFile(s.path, data)
+	}
+	if err != nil && !s.failed {
+		s.failed = true // once: the file is a test hook, not worth a log line per event
+		log.Printf("medsa: state file: %v", err)
 	}
 }
 
@@ -273,17 +294,12 @@ func (s *stateWriter) attach(u *UI, d *doc) {
 		return
 	}
 	prev := d.view.OnPrompt
-	d.view.OnPrompt = func(k interaction.SliceKey) {
-		p, _ := d.sess.Prompts(k)
-		if len(p.Points) > 0 {
+	d.view.OnPrompt = func(k interaction.SliceKey, down time.Time) {
+		if p, _ := d.Sess.Prompts(k); len(p.Points) > 0 {
 			pt := p.Points[len(p.Points)-1]
-			axis := d.vol.Affine.PlaneAxis(k.Plane, d.vol.Size)
-			ua, va := volume.SliceAxes(axis)
-			var vox [3]int
-			vox[axis], vox[ua], vox[va] = k.Index, int(pt.U), int(pt.V)
-			s.event("point_voxel", vox)
+			s.event("point_voxel", d.Voxel(k, int(pt.U), int(pt.V)))
 		}
-		prev(k)
+		prev(k, down)
 	}
 	go func() {
 		for i := 0; i < 50; i++ {
@@ -293,14 +309,14 @@ func (s *stateWriter) attach(u *UI, d *doc) {
 			default:
 			}
 			done := false
-			fyne.DoAndWait(func() {
+			u.doAndWait(func() {
 				if u.doc != d || d.view.Size().Width < 10 {
 					return
 				}
 				pos := fyne.CurrentApp().Driver().AbsolutePositionForObject(d.view)
 				sz := d.view.Size()
 				k := d.view.Key()
-				W, H := d.sess.SliceSize(k.Plane)
+				W, H := d.Sess.SliceSize(k.Plane)
 				c := d.view.ToScreen(W/2, H/2)
 				s.mu.Lock()
 				s.st["view"] = map[string]any{"x": pos.X, "y": pos.Y, "w": sz.Width, "h": sz.Height,

@@ -42,8 +42,8 @@ func FuzzSessionOps(f *testing.F) {
 			case 3:
 				s.Accept([2]float64{a, b})
 			case 4:
-				c.Tool = Tool(int(op/12) % 4)
-				c.Radius = float64(ops[i+1]%9) - 1
+				c.SetTool(Tool(int(op/12) % 4))
+				c.SetRadius(float64(ops[i+1]%9) - 1)
 				c.Press(k, a, b, Button(op&1), op&32 != 0)
 			case 5:
 				c.Move(a, b)
@@ -59,18 +59,18 @@ func FuzzSessionOps(f *testing.F) {
 				s.ClearSlice(k)
 			case 11:
 				w, h := s.SliceSize(p)
-				s.AcceptSlices(p, k.Index, map[int][]uint8{k.Index: make([]uint8, w*h), (k.Index + 1) % n: slices.Repeat([]uint8{1}, w*h)}, [2]float64{})
+				s.AcceptSlices(p, k.Index, s.Active(), map[int][]uint8{k.Index: make([]uint8, w*h), (k.Index + 1) % n: slices.Repeat([]uint8{1}, w*h)}, [2]float64{})
 			}
 		}
 		c.Cancel()
 		for l, n := range s.counts {
-			if got := int64(s.LabelMap().Count(l)); got != n {
+			if got := int64(labelMap(s).Count(l)); got != n {
 				t.Fatalf("label %d: count %d, map has %d", l, n, got)
 			}
 		}
 		for s.Undo() != "" {
 		}
-		if s.LabelMap().MaxLabel() != 0 {
+		if labelMap(s).MaxLabel() != 0 {
 			t.Fatal("undoing everything left labels")
 		}
 	})

@@ -15,19 +15,13 @@ type LabelInfo struct {
 	Opacity float64 // 0..1
 }
 
-// palette gives new labels distinct colours (ITK-SNAP-like).
-var palette = [][3]uint8{
-	{230, 25, 75}, {60, 180, 75}, {255, 225, 25}, {0, 130, 200}, {245, 130, 48},
-	{145, 30, 180}, {70, 240, 240}, {240, 50, 230}, {210, 245, 60}, {250, 190, 190},
-	{0, 128, 128}, {230, 190, 255}, {170, 110, 40}, {255, 250, 200}, {128, 0, 0},
-}
-
-// PaletteColor is the default colour of label value v.
-func PaletteColor(v uint16) [3]uint8 {
-	if v == 0 {
-		return [3]uint8{0, 0, 0}
+// newLabel is a fresh row for value v: the default name when name is "", the
+// default colour (volume.DefaultLabelColor: one palette for the GUI and the files).
+func newLabel(v uint16, name string) LabelInfo {
+	if name == "" {
+		name = volume.DefaultLabelName(v)
 	}
-	return palette[int(v-1)%len(palette)]
+	return LabelInfo{Value: v, Name: name, Color: volume.DefaultLabelColor(v), Visible: true, Opacity: 0.5}
 }
 
 // Labels returns a copy of the label table, ordered by value.
@@ -59,7 +53,8 @@ func (s *Session) labelIdx(v uint16) int {
 	return -1
 }
 
-// AddLabel adds a label with the next free value and makes it active.
+// AddLabel adds a label with the next free value ("" names it by the default
+// rule) and makes it active; an unsaved change.
 func (s *Session) AddLabel(name string) uint16 {
 	s.mu.Lock()
 	var v uint16 = 1
@@ -68,11 +63,9 @@ func (s *Session) AddLabel(name string) uint16 {
 			v = l.Value + 1
 		}
 	}
-	if name == "" {
-		name = fmt.Sprintf("label %d", v)
-	}
-	s.labels = append(s.labels, LabelInfo{Value: v, Name: name, Color: PaletteColor(v), Visible: true, Opacity: 0.5})
+	s.labels = append(s.labels, newLabel(v, name))
 	s.active = v
+	s.dirty++ // the label table is saved with the mask
 	s.mu.Unlock()
 	s.notify(ChangeLabelTable)
 	return v
@@ -83,12 +76,14 @@ func (s *Session) ensureLabel(v uint16) {
 	if v == 0 || s.labelIdx(v) >= 0 {
 		return
 	}
-	s.labels = append(s.labels, LabelInfo{Value: v, Name: fmt.Sprintf("label %d", v), Color: PaletteColor(v), Visible: true, Opacity: 0.5})
+	s.labels = append(s.labels, newLabel(v, ""))
 	for i := len(s.labels) - 1; i > 0 && s.labels[i].Value < s.labels[i-1].Value; i-- {
 		s.labels[i], s.labels[i-1] = s.labels[i-1], s.labels[i]
 	}
 }
 
+// editLabel changes row v. A change to what the sidecar saves (name, colour)
+// bumps the generation, so it counts as unsaved and is autosaved.
 func (s *Session) editLabel(v uint16, f func(*LabelInfo)) error {
 	s.mu.Lock()
 	i := s.labelIdx(v)
@@ -96,7 +91,11 @@ func (s *Session) editLabel(v uint16, f func(*LabelInfo)) error {
 		s.mu.Unlock()
 		return fmt.Errorf("no label %d", v)
 	}
+	before := s.labels[i]
 	f(&s.labels[i])
+	if after := s.labels[i]; after.Name != before.Name || after.Color != before.Color {
+		s.dirty++
+	}
 	s.mu.Unlock()
 	s.notify(ChangeLabelTable)
 	return nil
@@ -164,15 +163,4 @@ func (s *Session) Measure(v uint16) (value float64, unit string) {
 		return n * sp[0] * sp[1], "mm²"
 	}
 	return n * sp[0] * sp[1] * sp[2] / 1000, "mL"
-}
-
-// TableForSave returns the labels for the sidecar, as io/volume.Label rows.
-func (s *Session) TableForSave() []volume.Label {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]volume.Label, 0, len(s.labels))
-	for _, l := range s.labels {
-		out = append(out, volume.Label{Value: l.Value, Name: l.Name, Color: l.Color})
-	}
-	return out
 }

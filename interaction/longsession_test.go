@@ -48,11 +48,11 @@ func TestLongSessionMemory(t *testing.T) {
 				t.Fatal(err)
 			}
 		case r < 75: // brush or eraser stroke
-			c.Tool = ToolBrush
+			c.SetTool(ToolBrush)
 			if r > 65 {
-				c.Tool = ToolEraser
+				c.SetTool(ToolEraser)
 			}
-			c.Radius = 2 + rng.Float64()*10
+			c.SetRadius(2 + rng.Float64()*10)
 			u, v := rng.Float64()*512, rng.Float64()*512
 			c.Press(k, u, v, Left, false)
 			for i := 0; i < 10; i++ {
@@ -68,7 +68,7 @@ func TestLongSessionMemory(t *testing.T) {
 			for z := from; z < min(nz, from+n); z++ {
 				masks[z] = disc(512, 512, cu, cv, 30+10*math.Sin(float64(z)))
 			}
-			s.AcceptSlices(volume.Axial, from, masks, [2]float64{40, 400})
+			s.AcceptSlices(volume.Axial, from, s.Active(), masks, [2]float64{40, 400})
 		case r < 83:
 			s.FillHoles(k)
 		case r < 85:

@@ -104,10 +104,9 @@ type Session struct {
 	records []MaskRecord
 	stroke  *editRecorder
 	strokeK SliceKey
-	dirty   uint64 // bumped on every label map change; saved compares it
+	dirty   uint64 // bumped on every change that a save keeps (voxels, label names and colours)
 
-	// ModelName and Window are recorded with each accepted mask.
-	ModelName string
+	modelName string // recorded with each accepted mask
 	observers []func(Change)
 }
 
@@ -122,7 +121,7 @@ func NewSession(vol *volume.Volume) *Session {
 		feed:    map[SliceKey][]float32{},
 		hist:    history{limitBytes: 256 << 20},
 	}
-	s.labels = []LabelInfo{{Value: 1, Name: "label 1", Color: PaletteColor(1), Visible: true, Opacity: 0.5}}
+	s.labels = []LabelInfo{newLabel(1, "")}
 	s.active = 1
 	return s
 }
@@ -130,15 +129,52 @@ func NewSession(vol *volume.Volume) *Session {
 // Volume is the image being annotated.
 func (s *Session) Volume() *volume.Volume { return s.vol }
 
-// LabelMap is the live label map. Readers on other goroutines must use
-// SnapshotLabels; the UI goroutine may read it between its own edits.
-func (s *Session) LabelMap() *volume.LabelMap { return s.lm }
+// SetModelName names the model recorded with each accepted mask from now on.
+func (s *Session) SetModelName(name string) {
+	s.mu.Lock()
+	s.modelName = name
+	s.mu.Unlock()
+}
 
-// Lock and Unlock let a renderer read the live label map without a copy.
-func (s *Session) Lock()   { s.mu.Lock() }
-func (s *Session) Unlock() { s.mu.Unlock() }
+// ModelName is the model recorded with accepted masks.
+func (s *Session) ModelName() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.modelName
+}
 
-// SnapshotLabels returns a copy of the label map, the label table and the records.
+// WithSliceLabels calls f with the labels of slice index of array axis (W*H,
+// Slice frame) under the session's lock: an axial slice is the live label map
+// itself (no copy), so f must only read it and must not keep it or call back
+// into the session. It reports false when the slice is outside the volume.
+func (s *Session) WithSliceLabels(axis, index int, f func(labels []uint16)) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if axis < 0 || axis > 2 || index < 0 || index >= s.lm.Size[axis] {
+		return false
+	}
+	if axis == 2 {
+		n := s.lm.Size[0] * s.lm.Size[1]
+		f(s.lm.Data[index*n : (index+1)*n : (index+1)*n])
+	} else {
+		f(s.lm.SliceLabels(axis, index))
+	}
+	return true
+}
+
+// SliceLabels returns a copy of the labels of slice k (W*H, Slice frame).
+func (s *Session) SliceLabels(k SliceKey) ([]uint16, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, err := s.frameOf(k)
+	if err != nil {
+		return nil, err
+	}
+	return s.lm.SliceLabels(f.axis, f.idx), nil
+}
+
+// SnapshotLabels returns a copy of the label map, the label table, the
+// records and the generation they are at (what a save or autosave writes).
 func (s *Session) SnapshotLabels() (*volume.LabelMap, []volume.Label, []MaskRecord, uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -150,8 +186,9 @@ func (s *Session) SnapshotLabels() (*volume.LabelMap, []volume.Label, []MaskReco
 	return lm, tab, append([]MaskRecord(nil), s.records...), s.dirty
 }
 
-// Generation counts label map changes (undo counts too): compare it to the
-// value at the last save to know whether there are unsaved changes.
+// Generation counts the changes a save keeps: label map edits (undo counts
+// too) and label names and colours. Compare it to the value at the last save
+// to know whether there are unsaved changes.
 func (s *Session) Generation() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -207,7 +244,7 @@ func (s *Session) LoadLabelMap(lm *volume.LabelMap, table []volume.Label) error 
 		}
 	}
 	if len(s.labels) == 0 {
-		s.labels = []LabelInfo{{Value: 1, Name: "label 1", Color: PaletteColor(1), Visible: true, Opacity: 0.5}}
+		s.labels = []LabelInfo{newLabel(1, "")}
 	}
 	s.active = s.labels[0].Value
 	s.hist = history{limitBytes: s.hist.limitBytes}
@@ -267,15 +304,22 @@ func (s *Session) Prompts(k SliceKey) (Prompts, uint64) {
 	return s.prompts[k].clone(), s.gen[k]
 }
 
-// setPrompts installs p on k as one undoable step.
-func (s *Session) setPrompts(k SliceKey, p Prompts) {
+// editPrompts replaces the prompts of k by edit(current) as one undoable step,
+// under one hold of the lock; edit returns false to leave them unchanged.
+func (s *Session) editPrompts(k SliceKey, edit func(p Prompts) (Prompts, bool)) bool {
 	s.mu.Lock()
-	s.endStrokeLocked()
 	before := s.prompts[k].clone()
+	p, ok := edit(before.clone())
+	if !ok {
+		s.mu.Unlock()
+		return false
+	}
+	s.endStrokeLocked()
 	s.putPrompts(k, p)
 	s.hist.push(&command{name: "prompt", key: k, promptsBefore: &before, promptsAfter: ptrPrompts(p.clone())})
 	s.mu.Unlock()
 	s.notify(ChangePrompts | ChangePreview | ChangeHistory)
+	return true
 }
 
 func ptrPrompts(p Prompts) *Prompts { return &p }
@@ -344,9 +388,10 @@ func (s *Session) AddPoint(k SliceKey, u, v float64, positive bool) error {
 	if err := s.checkUV(k, u, v); err != nil {
 		return err
 	}
-	p, _ := s.Prompts(k)
-	p.Points = append(p.Points, Point{U: u, V: v, Positive: positive})
-	s.setPrompts(k, p)
+	s.editPrompts(k, func(p Prompts) (Prompts, bool) {
+		p.Points = append(p.Points, Point{U: u, V: v, Positive: positive})
+		return p, true
+	})
 	return nil
 }
 
@@ -368,20 +413,16 @@ func (s *Session) SetBox(k SliceKey, u0, v0, u1, v1 float64) error {
 	if u1-u0 < 1 || v1-v0 < 1 {
 		return errors.New("box is smaller than one pixel")
 	}
-	p, _ := s.Prompts(k)
-	p.Box = &Rect{U0: u0, V0: v0, U1: u1, V1: v1}
-	s.setPrompts(k, p)
+	s.editPrompts(k, func(p Prompts) (Prompts, bool) {
+		p.Box = &Rect{U0: u0, V0: v0, U1: u1, V1: v1}
+		return p, true
+	})
 	return nil
 }
 
 // ClearPrompts removes the prompts of slice k (undoable); false when there were none.
 func (s *Session) ClearPrompts(k SliceKey) bool {
-	p, _ := s.Prompts(k)
-	if p.Empty() {
-		return false
-	}
-	s.setPrompts(k, Prompts{})
-	return true
+	return s.editPrompts(k, func(p Prompts) (Prompts, bool) { return Prompts{}, !p.Empty() })
 }
 
 // --- candidates ---
@@ -406,7 +447,8 @@ func (s *Session) SetCandidates(c *Candidates) bool {
 	return true
 }
 
-// Preview returns the selected candidate mask (nil when none), its index, count and score.
+// Preview returns the slice of the candidates, the selected candidate mask
+// (nil when none), its index, the number of candidates and its score.
 func (s *Session) Preview() (key SliceKey, mask []uint8, sel, n int, score float32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -473,7 +515,7 @@ func (s *Session) Accept(window [2]float64) error {
 	}
 	p := s.prompts[c.Key].clone()
 	r := MaskRecord{Label: s.active, Plane: c.Key.Plane.String(), Slice: c.Key.Index, Points: p.Points, Box: p.Box,
-		Candidate: s.sel, Model: s.ModelName, Window: window, Voxels: n, Time: time.Now().UTC().Format(time.RFC3339)}
+		Candidate: s.sel, Model: s.modelName, Window: window, Voxels: n, Time: time.Now().UTC().Format(time.RFC3339)}
 	if s.sel < len(c.Scores) {
 		r.Score = c.Scores[s.sel]
 	}
@@ -488,9 +530,14 @@ func (s *Session) Accept(window [2]float64) error {
 }
 
 // AcceptSlices writes masks of several slices of one plane (propagation) into
-// the active label as one undo step. masks maps slice index -> W*H mask.
-func (s *Session) AcceptSlices(plane volume.Plane, from int, masks map[int][]uint8, window [2]float64) (int, error) {
+// label as one undo step: the label the propagation was started for, which
+// need not be the active one any more. masks maps slice index -> W*H mask.
+func (s *Session) AcceptSlices(plane volume.Plane, from int, label uint16, masks map[int][]uint8, window [2]float64) (int, error) {
 	s.mu.Lock()
+	if label == 0 || s.labelIdx(label) < 0 {
+		s.mu.Unlock()
+		return 0, fmt.Errorf("propagation: no label %d (was it removed?)", label)
+	}
 	s.endStrokeLocked()
 	box := emptyBox()
 	type fm struct {
@@ -528,7 +575,7 @@ func (s *Session) AcceptSlices(plane volume.Plane, from int, masks map[int][]uin
 		for v := 0; v < x.f.h; v++ {
 			for u := 0; u < x.f.w; u++ {
 				if x.m[u+x.f.w*v] != 0 {
-					rec.set(x.f.voxel(u, v), s.active)
+					rec.set(x.f.voxel(u, v), label)
 					n++
 				}
 			}
@@ -538,7 +585,7 @@ func (s *Session) AcceptSlices(plane volume.Plane, from int, masks map[int][]uin
 	if hi == from {
 		to = lo
 	}
-	r := MaskRecord{Label: s.active, Plane: plane.String(), Slice: from, ToSlice: &to, Model: s.ModelName, Window: window,
+	r := MaskRecord{Label: label, Plane: plane.String(), Slice: from, ToSlice: &to, Model: s.modelName, Window: window,
 		Voxels: n, Time: time.Now().UTC().Format(time.RFC3339), Candidate: -1}
 	s.records = append(s.records, r)
 	s.hist.push(&command{name: "propagate", delta: rec.delta(), record: &r})

@@ -33,6 +33,11 @@ func disc(w, h int, cu, cv, r float64) []uint8 {
 
 func count(m *volume.LabelMap, l uint16) int { return m.Count(l) }
 
+// labelMap is a snapshot of s's label map (tests read it between edits).
+func labelMap(s *Session) *volume.LabelMap { lm, _, _, _ := s.SnapshotLabels(); return lm }
+
+func labelData(s *Session) []uint16 { return labelMap(s).Data }
+
 func TestRLERoundTrip(t *testing.T) {
 	cases := [][]uint16{nil, {0}, {1, 1, 1, 2, 2, 0, 0, 0, 0, 5}, make([]uint16, 1000)}
 	for _, c := range cases {
@@ -85,7 +90,7 @@ func TestPointsCandidatesAcceptUndoRedo(t *testing.T) {
 	if _, _, sel, _, _ := s.Preview(); sel != 0 {
 		t.Errorf("after tab sel %d", sel)
 	}
-	s.ModelName = "tiny"
+	s.SetModelName("tiny")
 	if err := s.Accept([2]float64{40, 400}); err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +98,7 @@ func TestPointsCandidatesAcceptUndoRedo(t *testing.T) {
 	for _, x := range c.Masks[0] {
 		want += int(x)
 	}
-	if got := count(s.LabelMap(), 1); got != want {
+	if got := count(labelMap(s), 1); got != want {
 		t.Errorf("accepted %d voxels, want %d", got, want)
 	}
 	if s.LabelAt([3]int{10, 8, 2}) != 1 || s.LabelAt([3]int{10, 8, 1}) != 0 {
@@ -117,7 +122,7 @@ func TestPointsCandidatesAcceptUndoRedo(t *testing.T) {
 	if name := s.Undo(); name != "accept" {
 		t.Errorf("undo %q", name)
 	}
-	if count(s.LabelMap(), 1) != 0 || s.VoxelCount(1) != 0 {
+	if count(labelMap(s), 1) != 0 || s.VoxelCount(1) != 0 {
 		t.Error("undo left labels")
 	}
 	if p, _ := s.Prompts(k); len(p.Points) != 2 {
@@ -133,7 +138,7 @@ func TestPointsCandidatesAcceptUndoRedo(t *testing.T) {
 	}
 	s.Redo()
 	s.Redo()
-	if count(s.LabelMap(), 1) != want || len(s.Records()) != 1 {
+	if count(labelMap(s), 1) != want || len(s.Records()) != 1 {
 		t.Error("redo did not restore the mask")
 	}
 	if s.Redo() != "" {
@@ -188,8 +193,8 @@ func TestBrushEraserFillClear(t *testing.T) {
 	s := NewSession(vol)
 	c := NewController(s)
 	k := SliceKey{volume.Axial, 1}
-	c.Tool = ToolBrush
-	c.Radius = 2
+	c.SetTool(ToolBrush)
+	c.SetRadius(2)
 	c.Press(k, 10, 10, Left, false)
 	c.Move(20, 10)
 	if out, _ := c.Release(30, 10); out != LabelsEdited {
@@ -208,7 +213,7 @@ func TestBrushEraserFillClear(t *testing.T) {
 		t.Errorf("one stroke should be one step, have %d", s.HistoryLen())
 	}
 	// Eraser in the middle.
-	c.Tool = ToolEraser
+	c.SetTool(ToolEraser)
 	c.Press(k, 20, 10, Left, false)
 	c.Release(20, 10)
 	if s.LabelAt([3]int{20, 10, 1}) != 0 || s.VoxelCount(1) >= painted {
@@ -223,8 +228,8 @@ func TestBrushEraserFillClear(t *testing.T) {
 	if s.VoxelCount(1) != 0 {
 		t.Fatal("clear slice")
 	}
-	c.Tool = ToolBrush
-	c.Radius = 1
+	c.SetTool(ToolBrush)
+	c.SetRadius(1)
 	pts := [][2]float64{{10, 10}, {30, 10}, {30, 30}, {10, 30}, {10, 10}}
 	c.Press(k, 10, 10, Left, false)
 	for _, p := range pts[1:] {
@@ -301,7 +306,7 @@ func TestPropagateAcceptSlices(t *testing.T) {
 	for z := 2; z <= 6; z++ {
 		masks[z] = disc(20, 20, 10, 10, 3)
 	}
-	n, err := s.AcceptSlices(volume.Axial, 4, masks, [2]float64{40, 400})
+	n, err := s.AcceptSlices(volume.Axial, 4, 1, masks, [2]float64{40, 400})
 	if err != nil || n != 5*count1(masks[2]) {
 		t.Fatalf("%d %v", n, err)
 	}
@@ -314,7 +319,7 @@ func TestPropagateAcceptSlices(t *testing.T) {
 	}
 	// Non-axial plane: sagittal writes along i.
 	s.Redo()
-	if _, err := s.AcceptSlices(volume.Sagittal, 3, map[int][]uint8{3: disc(20, 10, 5, 5, 2)}, [2]float64{}); err != nil {
+	if _, err := s.AcceptSlices(volume.Sagittal, 3, 1, map[int][]uint8{3: disc(20, 10, 5, 5, 2)}, [2]float64{}); err != nil {
 		t.Fatal(err)
 	}
 	if s.LabelAt([3]int{3, 5, 5}) != 1 {
@@ -352,8 +357,8 @@ func TestLabelTable(t *testing.T) {
 	}
 	// 2D area in mm².
 	c := NewController(s)
-	c.Tool = ToolBrush
-	c.Radius = 0.4
+	c.SetTool(ToolBrush)
+	c.SetRadius(0.4)
 	c.Press(SliceKey{volume.Axial, 0}, 1, 1, Left, false)
 	c.Release(1, 1)
 	a, unit := s.Measure(2)
@@ -388,8 +393,8 @@ func TestHistoryMemoryBounded(t *testing.T) {
 	s := NewSession(vol)
 	s.SetHistoryLimit(1 << 20)
 	c := NewController(s)
-	c.Tool = ToolBrush
-	c.Radius = 4
+	c.SetTool(ToolBrush)
+	c.SetRadius(4)
 	rng := rand.New(rand.NewSource(1))
 	for i := 0; i < 2000; i++ {
 		k := SliceKey{volume.Axial, rng.Intn(64)}
@@ -408,44 +413,82 @@ func TestHistoryMemoryBounded(t *testing.T) {
 		t.Errorf("only %d steps kept", s.HistoryLen())
 	}
 	// Undo everything kept, then redo it: the label map must come back exactly.
-	after := append([]uint16(nil), s.LabelMap().Data...)
+	after := append([]uint16(nil), labelData(s)...)
 	for s.Undo() != "" {
 	}
 	for s.Redo() != "" {
 	}
-	if !slices.Equal(after, s.LabelMap().Data) {
+	if !slices.Equal(after, labelData(s)) {
 		t.Error("undo/redo round trip changed the label map")
 	}
 }
 
+// TestConcurrentSnapshot: snapshots taken while another goroutine edits are
+// consistent: the voxels of each snapshot are those of its generation.
 func TestConcurrentSnapshot(t *testing.T) {
 	s := NewSession(testVol(64, 64, 8, [3]float64{1, 1, 1}))
-	c := NewController(s)
-	c.Tool = ToolBrush
+	var mu sync.Mutex
+	want := map[uint64]int{0: 0} // generation -> voxels of label 1
+	type snap struct {
+		gen uint64
+		n   int
+	}
+	var got []snap
+	stop, started := make(chan struct{}), make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for i := 0; i < 20; i++ {
-			lm, _, _, _ := s.SnapshotLabels()
-			_ = lm.MaxLabel()
+		for {
+			lm, _, _, g := s.SnapshotLabels()
+			got = append(got, snap{g, lm.Count(1)})
+			if len(got) == 1 {
+				close(started)
+			}
+			select {
+			case <-stop:
+				return
+			default:
+			}
 		}
 	}()
+	<-started // the reader runs while the edits happen
 	for i := 0; i < 50; i++ {
-		c.Press(SliceKey{volume.Axial, i % 8}, float64(i), 5, Left, false)
-		c.Release(float64(i), 9)
+		k := SliceKey{volume.Axial, i % 8}
+		if err := s.AddPoint(k, 32, 32, true); err != nil {
+			t.Fatal(err)
+		}
+		_, g := s.Prompts(k)
+		s.SetCandidates(&Candidates{Key: k, Gen: g, W: 64, H: 64, Masks: [][]uint8{disc(64, 64, 32, 32, float64(1+i%7))}})
+		record := func() {
+			mu.Lock()
+			want[s.Generation()] = int(s.VoxelCount(1))
+			mu.Unlock()
+		}
+		if err := s.Accept([2]float64{}); err != nil {
+			t.Fatal(err)
+		}
+		record()
 		if i%5 == 0 {
 			s.Undo()
+			record()
 		}
 	}
+	close(stop)
 	wg.Wait()
+	t.Logf("%d snapshots during 50 accepts", len(got))
+	for _, x := range got {
+		if w, ok := want[x.gen]; !ok || w != x.n {
+			t.Fatalf("snapshot of generation %d holds %d voxels, want %d (known %v)", x.gen, x.n, w, ok)
+		}
+	}
 }
 
 func BenchmarkBrushStroke(b *testing.B) {
 	s := NewSession(testVol(512, 512, 300, [3]float64{0.7, 0.7, 1}))
 	c := NewController(s)
-	c.Tool = ToolBrush
-	c.Radius = 8
+	c.SetTool(ToolBrush)
+	c.SetRadius(8)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		k := SliceKey{volume.Axial, i % 300}
@@ -519,5 +562,54 @@ func TestMaskFeed(t *testing.T) {
 	s.ClearPrompts(k)
 	if s.MaskFeed(k) != nil {
 		t.Error("clearing the prompts kept the feed")
+	}
+}
+
+// TestLabelTableEditsAreUnsaved: what the sidecar keeps of a label (its name,
+// colour and the label itself) counts as an unsaved change; display-only
+// settings (visibility, opacity, the active label) do not.
+func TestLabelTableEditsAreUnsaved(t *testing.T) {
+	cases := []struct {
+		name    string
+		edit    func(s *Session) error
+		unsaved bool
+	}{
+		{"rename", func(s *Session) error { return s.RenameLabel(1, "liver") }, true},
+		{"colour", func(s *Session) error { return s.SetLabelColor(1, [3]uint8{1, 2, 3}) }, true},
+		{"add", func(s *Session) error { s.AddLabel(""); return nil }, true},
+		{"rename to the same name", func(s *Session) error { return s.RenameLabel(1, volume.DefaultLabelName(1)) }, false},
+		{"visibility", func(s *Session) error { return s.SetLabelVisible(1, false) }, false},
+		{"opacity", func(s *Session) error { return s.SetLabelOpacity(1, 0.2) }, false},
+		{"active", func(s *Session) error { return s.SetActive(1) }, false},
+	}
+	for _, tc := range cases {
+		s := NewSession(testVol(4, 4, 2, [3]float64{1, 1, 1}))
+		g0 := s.Generation()
+		if err := tc.edit(s); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := s.Generation() != g0; got != tc.unsaved {
+			t.Errorf("%s: generation changed = %v, want %v", tc.name, got, tc.unsaved)
+		}
+	}
+}
+
+// TestAcceptSlicesIntoGivenLabel: a propagation writes the label it was
+// started for, even when another label became active while it ran.
+func TestAcceptSlicesIntoGivenLabel(t *testing.T) {
+	s := NewSession(testVol(20, 20, 6, [3]float64{1, 1, 1}))
+	s.AddLabel("other") // label 2 is active now
+	masks := map[int][]uint8{1: disc(20, 20, 10, 10, 3), 2: disc(20, 20, 10, 10, 3)}
+	if _, err := s.AcceptSlices(volume.Axial, 0, 1, masks, [2]float64{}); err != nil {
+		t.Fatal(err)
+	}
+	if s.VoxelCount(1) == 0 || s.VoxelCount(2) != 0 {
+		t.Errorf("label 1: %d voxels, label 2: %d (want all in 1)", s.VoxelCount(1), s.VoxelCount(2))
+	}
+	if r := s.Records(); len(r) != 1 || r[0].Label != 1 {
+		t.Errorf("records %+v", r)
+	}
+	if _, err := s.AcceptSlices(volume.Axial, 0, 9, masks, [2]float64{}); err == nil {
+		t.Error("propagation into a label that does not exist accepted")
 	}
 }

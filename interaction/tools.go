@@ -1,6 +1,9 @@
 package interaction
 
-import "fmt"
+import (
+	"fmt"
+	"sync"
+)
 
 // Tool is what the left mouse button does on the slice.
 type Tool int
@@ -54,11 +57,15 @@ const (
 )
 
 // Controller is the tool state machine between pointer events (in slice
-// pixel coordinates) and the Session.
+// pixel coordinates) and the Session. The gesture methods belong to the UI
+// goroutine; the tool and brush radius may be read from any (a renderer).
 type Controller struct {
-	S      *Session
-	Tool   Tool
-	Radius float64 // brush radius in slice pixels
+	S *Session
+
+	mu     sync.Mutex
+	tool   Tool
+	radius float64 // brush radius in slice pixels
+
 	// DragThreshold is how far (slice pixels) a press must move to become a
 	// drag; the viewer sets it from its zoom so it is a few screen pixels.
 	DragThreshold float64
@@ -73,14 +80,42 @@ type Controller struct {
 
 // NewController returns a controller on s with the prompt tool.
 func NewController(s *Session) *Controller {
-	return &Controller{S: s, Radius: 3, DragThreshold: 2}
+	return &Controller{S: s, radius: 3, DragThreshold: 2}
+}
+
+// Tool is what the left button does.
+func (c *Controller) Tool() Tool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tool
+}
+
+// SetTool selects what the left button does.
+func (c *Controller) SetTool(t Tool) {
+	c.mu.Lock()
+	c.tool = t
+	c.mu.Unlock()
+}
+
+// Radius is the brush radius in slice pixels.
+func (c *Controller) Radius() float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.radius
+}
+
+// SetRadius sets the brush radius in slice pixels.
+func (c *Controller) SetRadius(r float64) {
+	c.mu.Lock()
+	c.radius = r
+	c.mu.Unlock()
 }
 
 // Press starts a gesture on slice k at (u, v).
 func (c *Controller) Press(k SliceKey, u, v float64, b Button, shift bool) Outcome {
 	c.key, c.btn, c.u0, c.v0, c.u, c.v = k, b, u, v, u, v
 	c.negative = b == Right || shift
-	switch c.Tool {
+	switch c.Tool() {
 	case ToolBrush, ToolEraser:
 		if b != Left {
 			c.state = idle
@@ -91,7 +126,7 @@ func (c *Controller) Press(k SliceKey, u, v float64, b Button, shift bool) Outco
 			return Nothing
 		}
 		c.state = stroking
-		c.S.StrokeTo(u, v, u, v, c.Radius, c.Tool == ToolBrush)
+		c.S.StrokeTo(u, v, u, v, c.Radius(), c.Tool() == ToolBrush)
 		return LabelsEdited
 	default:
 		c.state = pressed
@@ -112,7 +147,7 @@ func (c *Controller) Move(u, v float64) Outcome {
 	case boxing:
 		return Dragging
 	case stroking:
-		c.S.StrokeTo(pu, pv, u, v, c.Radius, c.Tool == ToolBrush)
+		c.S.StrokeTo(pu, pv, u, v, c.Radius(), c.Tool() == ToolBrush)
 		return LabelsEdited
 	}
 	return Nothing
@@ -125,7 +160,7 @@ func (c *Controller) Release(u, v float64) (Outcome, error) {
 	c.state = idle
 	switch st {
 	case pressed:
-		if c.Tool == ToolBox {
+		if c.Tool() == ToolBox {
 			return Nothing, nil
 		}
 		if err := c.S.AddPoint(c.key, c.u0, c.v0, !c.negative); err != nil {

@@ -37,6 +37,18 @@ type Options struct {
 	// NoZoom ignores the manifest's auto_zoom policy: every prompt is decoded
 	// on the full view (for ablations and for comparing with other tools).
 	NoZoom bool
+
+	// Server is an Open Inference Protocol (KServe v2) server's HTTP root
+	// (e.g. http://127.0.0.1:8000) that encodes instead of the local encoder
+	// (docs/SERVER.md); "" = $MEDSA_SERVER, "off" = none. The decoder always
+	// runs locally; only preprocessed pixel tensors are sent.
+	Server        string
+	ServerToken   string        // bearer token; "" = $MEDSA_SERVER_TOKEN (never logged)
+	ServerCAFile  string        // extra root CAs for https (PEM); "" = $MEDSA_SERVER_CA
+	ServerModel   string        // the 2D encoder's name on the server; "" = "<manifest name>-encoder" (encoder3d: + "3d")
+	ServerTimeout time.Duration // one remote encode or connection check; 0 = 10 s, then the local encoder runs
+	// ServerRetryMin is the first reconnect delay after a loss (doubling to 30 s); 0 = 1 s.
+	ServerRetryMin time.Duration
 }
 
 // ErrClosed is returned by calls on a closed Engine.
@@ -53,6 +65,9 @@ type Engine struct {
 	enc3d *ort.DynamicAdvancedSession
 	cache *embedCache
 	use3D bool // propagate with encoder3d
+
+	encoder encoder        // the local sessions, or the server with them as the fallback
+	remote  *remoteEncoder // nil without a server
 
 	// encMu serialises encoder runs (each already uses every thread); decMu the
 	// decoder's. They are separate so a decode never waits behind an encode.
@@ -151,6 +166,17 @@ func Open(dir string, opt Options) (*Engine, error) {
 	e.use3D = e.enc3d != nil
 	logf("%s on %s", man.ID(), e.prov)
 	e.closeCtx, e.closeFn = context.WithCancel(context.Background())
+	e.encoder = ortEncoder{e}
+	if sc, ok := resolveServer(opt, man); ok {
+		// Connecting happens in the background: Open never waits on the network.
+		r, err := newRemoteEncoder(e.closeCtx, e.encoder, man, sc, e.use3D)
+		if err != nil {
+			e.closeFn()
+			e.destroySessions()
+			return nil, err
+		}
+		e.remote, e.encoder = r, r
+	}
 	e.sched = newScheduler(e)
 	return e, nil
 }
@@ -372,8 +398,14 @@ func (e *Engine) runJob(j *job) error {
 }
 
 // runEncoder runs the 2D encoder (n = 1) or encoder3d (n = depth chunk) on
-// preprocessed input; a cancelled ctx terminates the run.
+// preprocessed input, on the server when one is configured and up, else
+// locally; a cancelled ctx terminates the run.
 func (e *Engine) runEncoder(ctx context.Context, in []float32, n int, background bool) ([]float32, error) {
+	return e.encoder.encode(ctx, in, n, background)
+}
+
+// runLocalEncoder is runEncoder on the local ONNX Runtime sessions.
+func (e *Engine) runLocalEncoder(ctx context.Context, in []float32, n int, background bool) ([]float32, error) {
 	S := int64(e.man.InputSize)
 	e.encMu.Lock()
 	defer e.encMu.Unlock()
@@ -555,17 +587,9 @@ func (e *Engine) segmentAuto(ctx context.Context, r SliceRef, p Prompt, z AutoZo
 
 func nowMS() float64 { return float64(time.Now().UnixMicro()) / 1000 }
 
-// sliceView is Vol.Slice without the copy when the slice is contiguous (the k
-// axis): the engine only reads it.
+// sliceView is the slice without a copy where it is contiguous (the engine only reads it).
 func sliceView(v *volume.Volume, p volume.Plane, idx int) (*volume.Slice, error) {
-	axis := v.Affine.PlaneAxis(p, v.Size)
-	if axis != 2 || idx < 0 || idx >= v.Size[2] {
-		return v.Slice(p, idx)
-	}
-	sp := v.Spacing()
-	n := v.Size[0] * v.Size[1] * v.Channels
-	return &volume.Slice{Plane: p, Axis: 2, Index: idx, UAxis: 0, VAxis: 1, W: v.Size[0], H: v.Size[1],
-		Channels: v.Channels, Data: v.Data[idx*n : (idx+1)*n : (idx+1)*n], Spacing: [2]float64{sp[0], sp[1]}}, nil
+	return v.SliceView(p, idx)
 }
 
 // sliceSize is (W, H) of the slices of plane p.

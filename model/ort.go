@@ -237,20 +237,28 @@ func checkTensors(m *Manifest, kind string, want map[string][]int64) error {
 }
 
 // defaultThreads is the CPU intra-op thread count when Options.Threads is 0.
+var deprecatedModelVar sync.Once
+
 func defaultThreads() int { return max(1, runtime.NumCPU()) }
 
 var errNoCUDA = errors.New("CUDA execution provider unavailable")
 
 func logf(format string, args ...any) { log.Printf("medsa/model: "+format, args...) }
 
-// FindModelDir resolves the model directory: explicit, else $MEDSA_MODEL_DIR,
-// else assets/model next to the executable or above it, else assets/model in
-// the working directory or above it (the repository when run from a checkout).
+// FindModelDir resolves the model directory, for the CLI and the GUI alike:
+// explicit, else $MEDSA_MODEL_DIR (the GUI's old $MEDSA_MODEL is still read,
+// with a deprecation note), else assets/model next to the executable or above
+// it (share/medsa/assets/model of an installed tree included), else
+// assets/model in the working directory or above it (a checkout).
 func FindModelDir(explicit string) (string, error) {
 	if explicit != "" {
 		return explicit, nil
 	}
 	if env := os.Getenv("MEDSA_MODEL_DIR"); env != "" {
+		return env, nil
+	}
+	if env := os.Getenv("MEDSA_MODEL"); env != "" {
+		deprecatedModelVar.Do(func() { logf("note: $MEDSA_MODEL is deprecated: set $MEDSA_MODEL_DIR instead") })
 		return env, nil
 	}
 	var starts []string
@@ -265,9 +273,10 @@ func FindModelDir(explicit string) (string, error) {
 	}
 	for _, s := range starts {
 		for d := s; ; d = filepath.Dir(d) {
-			p := filepath.Join(d, "assets", "model")
-			if isFile(filepath.Join(p, "manifest.json")) {
-				return p, nil
+			for _, p := range []string{filepath.Join(d, "assets", "model"), filepath.Join(d, "share", "medsa", "assets", "model")} {
+				if isFile(filepath.Join(p, "manifest.json")) {
+					return p, nil
+				}
 			}
 			if filepath.Dir(d) == d {
 				break

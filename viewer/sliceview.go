@@ -1,7 +1,11 @@
-// Package viewer holds medsa's Fyne widgets: the slice view draws one slice
-// of a volume with its label overlay, prompt glyphs and the model's preview,
-// and turns pointer events into tool gestures of the interaction package. It
-// owns no annotation state: that lives in interaction.Session.
+// Package viewer holds medsa's Fyne widgets: the slice view draws a
+// workspace.View (plane, slice, window) of a volume with its label overlay,
+// prompt glyphs and the model's preview, and turns pointer events into tool
+// gestures of the interaction package. It owns no annotation state (that
+// lives in interaction.Session) and no view state but zoom and pan, which
+// depend on the widget's size. Pointer, key and paint callbacks all run on
+// Fyne's UI goroutine; the session and the view state are read through their
+// own locks.
 package viewer
 
 import (
@@ -20,6 +24,7 @@ import (
 	"github.com/medsa/medsa/interaction"
 	"github.com/medsa/medsa/io/volume"
 	"github.com/medsa/medsa/viewer/render"
+	"github.com/medsa/medsa/workspace"
 )
 
 // Readout describes the voxel under the cursor.
@@ -63,20 +68,24 @@ type FrameStats struct {
 type SliceView struct {
 	widget.BaseWidget
 
-	Sess *interaction.Session
-	Ctrl *interaction.Controller
+	Sess  *interaction.Session
+	Ctrl  *interaction.Controller
+	State *workspace.View // plane, slices and window: the view state this widget draws
 
 	// Callbacks (called on the UI goroutine).
-	OnPrompt  func(k interaction.SliceKey)            // prompts changed: ask the model
-	OnSlice   func(k interaction.SliceKey, dir int)   // slice changed (dir +1/-1/0)
-	OnCursor  func(r Readout)                         // pointer moved
-	OnWindow  func(w [2]float64)                      // window/level changed
-	OnEdited  func()                                  // brush/eraser changed labels
-	OnKey     func(ev *fyne.KeyEvent) bool            // key typed while the view has focus
-	OnError   func(err error)                         // a gesture was refused
-	CtrlHeld  func() bool                             // overrides the driver's modifier state (tests)
-	Now       func() time.Time                        // clock (tests)
-	LastFrame func(img image.Image, stats FrameStats) // optional frame hook
+	// OnPrompt: the prompts of k changed, ask the model; at is the pointer
+	// event that asked (the press of a click, the release of a box drag):
+	// where the click→mask clock starts.
+	OnPrompt func(k interaction.SliceKey, at time.Time)
+	OnSlice  func(k interaction.SliceKey, dir int) // slice changed (dir +1/-1/0)
+	OnCursor func(r Readout)                       // pointer moved
+	OnWindow func(w [2]float64)                    // window/level changed
+	OnEdited func()                                // brush/eraser changed labels
+	OnKey    func(ev *fyne.KeyEvent) bool          // key typed while the view has focus
+	OnError  func(err error)                       // a gesture was refused
+	CtrlHeld func() bool                           // overrides the driver's modifier state (tests)
+	Now      func() time.Time                      // clock of pointer events (tests); nil = time.Now
+	Post     func(func())                          // runs a callback on the UI goroutine; nil = fyne.Do
 	// OnMaskPainted reports, once per MarkPending, how long after it the first
 	// frame showing a preview mask was drawn (the click->mask time a user sees).
 	OnMaskPainted func(d time.Duration)
@@ -84,9 +93,6 @@ type SliceView struct {
 	Cross func() ([3]int, bool)
 
 	mu      sync.Mutex
-	plane   volume.Plane
-	index   map[volume.Plane]int
-	window  [2]float64
 	views   map[volume.Plane]*render.View
 	fitted  map[volume.Plane]bool
 	slice   *volume.Slice
@@ -109,24 +115,26 @@ type SliceView struct {
 	size      fyne.Size
 	focused   bool
 	pendingAt time.Time
+	downAt    time.Time // when the pointer went down for the gesture in progress
 	photo     bool
 	unitLabel string
 }
 
-// NewSliceView shows sess's volume on the axial plane (the only plane of a 2D image).
+// NewSliceView shows sess's volume on the axial plane (the only plane of a 2D image)
+// with a view state of its own.
 func NewSliceView(sess *interaction.Session, ctrl *interaction.Controller) *SliceView {
+	return NewSliceViewOf(workspace.NewView(sess.Volume()), sess, ctrl)
+}
+
+// NewSliceViewOf draws the view state st (a workspace document's view).
+func NewSliceViewOf(st *workspace.View, sess *interaction.Session, ctrl *interaction.Controller) *SliceView {
 	v := sess.Volume()
-	sv := &SliceView{Sess: sess, Ctrl: ctrl, index: map[volume.Plane]int{}, views: map[volume.Plane]*render.View{},
-		fitted: map[volume.Plane]bool{}, window: v.Window}
-	if v.Window[1] <= 0 {
-		sv.window = render.AutoWindow(v.Data, v.Channels)
-	}
+	sv := &SliceView{Sess: sess, Ctrl: ctrl, State: st, views: map[volume.Plane]*render.View{}, fitted: map[volume.Plane]bool{}}
 	sv.photo = v.Channels == 3 || (v.Is2D() && v.Modality != "CT" && v.Modality != "MR")
 	if v.Modality == "CT" {
 		sv.unitLabel = "HU"
 	}
 	for _, p := range []volume.Plane{volume.Axial, volume.Coronal, volume.Sagittal} {
-		sv.index[p] = v.NumSlices(p) / 2
 		sv.fitted[p] = true
 	}
 	sv.ExtendBaseWidget(sv)
@@ -136,30 +144,17 @@ func NewSliceView(sess *interaction.Session, ctrl *interaction.Controller) *Slic
 // --- state accessors ---
 
 // Key is the slice shown.
-func (sv *SliceView) Key() interaction.SliceKey {
-	sv.mu.Lock()
-	defer sv.mu.Unlock()
-	return interaction.SliceKey{Plane: sv.plane, Index: sv.index[sv.plane]}
-}
+func (sv *SliceView) Key() interaction.SliceKey { return sv.State.Key() }
 
 // NumSlices along the current plane.
-func (sv *SliceView) NumSlices() int { return sv.Sess.Volume().NumSlices(sv.Plane()) }
+func (sv *SliceView) NumSlices() int { return sv.State.NumSlices() }
 
 // Plane shown.
-func (sv *SliceView) Plane() volume.Plane {
-	sv.mu.Lock()
-	defer sv.mu.Unlock()
-	return sv.plane
-}
+func (sv *SliceView) Plane() volume.Plane { return sv.State.Plane() }
 
 // SetPlane switches the plane (2D images have only axial).
 func (sv *SliceView) SetPlane(p volume.Plane) {
-	if sv.Sess.Volume().Is2D() {
-		p = volume.Axial
-	}
-	sv.mu.Lock()
-	sv.plane = p
-	sv.mu.Unlock()
+	sv.State.SetPlane(p)
 	sv.Refresh()
 	if sv.OnSlice != nil {
 		sv.OnSlice(sv.Key(), 0)
@@ -168,19 +163,14 @@ func (sv *SliceView) SetPlane(p volume.Plane) {
 
 // SetIndex shows slice idx (clamped) of the current plane.
 func (sv *SliceView) SetIndex(idx int) {
-	n := sv.NumSlices()
-	idx = max(0, min(idx, n-1))
-	sv.mu.Lock()
-	old := sv.index[sv.plane]
-	sv.index[sv.plane] = idx
-	sv.mu.Unlock()
-	if old == idx {
+	old, now := sv.State.SetIndex(idx)
+	if old == now {
 		return
 	}
 	sv.Refresh()
 	if sv.OnSlice != nil {
 		dir := 1
-		if idx < old {
+		if now < old {
 			dir = -1
 		}
 		sv.OnSlice(sv.Key(), dir)
@@ -191,18 +181,11 @@ func (sv *SliceView) SetIndex(idx int) {
 func (sv *SliceView) Step(d int) { sv.SetIndex(sv.Key().Index + d) }
 
 // Window returns the display window (center, width).
-func (sv *SliceView) Window() [2]float64 {
-	sv.mu.Lock()
-	defer sv.mu.Unlock()
-	return sv.window
-}
+func (sv *SliceView) Window() [2]float64 { return sv.State.Window() }
 
 // SetWindow sets the display window (width at least 1).
 func (sv *SliceView) SetWindow(w [2]float64) {
-	w[1] = math.Max(w[1], 1)
-	sv.mu.Lock()
-	sv.window = w
-	sv.mu.Unlock()
+	w = sv.State.SetWindow(w)
 	sv.Refresh()
 	if sv.OnWindow != nil {
 		sv.OnWindow(w)
@@ -212,13 +195,13 @@ func (sv *SliceView) SetWindow(w [2]float64) {
 // IsPhoto reports a colour or 2D photo shown as stored (no W/L, no orientation letters).
 func (sv *SliceView) IsPhoto() bool { return sv.photo }
 
-// view returns the current plane's view transform, sized to the widget (lock held).
+// viewLocked returns the current plane's view transform, sized to the widget (lock held).
 func (sv *SliceView) viewLocked() *render.View {
-	p := sv.plane
+	p := sv.State.Plane()
 	v, ok := sv.views[p]
 	vol := sv.Sess.Volume()
 	if !ok {
-		axis := vol.Affine.PlaneAxis(p, vol.Size)
+		axis := sv.State.Axis(p)
 		ua, va := volume.SliceAxes(axis)
 		sp := vol.Spacing()
 		v = &render.View{W: vol.Size[ua], H: vol.Size[va], Spacing: [2]float64{sp[ua], sp[va]},
@@ -250,7 +233,7 @@ func (sv *SliceView) View() render.View {
 // Fit fits the slice to the view.
 func (sv *SliceView) Fit() {
 	sv.mu.Lock()
-	sv.fitted[sv.plane] = true
+	sv.fitted[sv.State.Plane()] = true
 	sv.viewLocked().Fit()
 	sv.mu.Unlock()
 	sv.Refresh()
@@ -259,7 +242,7 @@ func (sv *SliceView) Fit() {
 // OneToOne shows one screen pixel per image pixel.
 func (sv *SliceView) OneToOne() {
 	sv.mu.Lock()
-	sv.fitted[sv.plane] = false
+	sv.fitted[sv.State.Plane()] = false
 	sv.viewLocked().OneToOne()
 	sv.mu.Unlock()
 	sv.Refresh()
@@ -268,7 +251,7 @@ func (sv *SliceView) OneToOne() {
 // ZoomAt zooms by f around pos.
 func (sv *SliceView) ZoomAt(pos fyne.Position, f float64) {
 	sv.mu.Lock()
-	sv.fitted[sv.plane] = false
+	sv.fitted[sv.State.Plane()] = false
 	sv.viewLocked().ZoomAt(float64(pos.X), float64(pos.Y), f)
 	sv.mu.Unlock()
 	sv.Refresh()
@@ -358,9 +341,8 @@ func (r *sliceRenderer) Refresh() {
 	sv := r.sv
 	sv.mu.Lock()
 	v := sv.viewLocked()
-	k := interaction.SliceKey{Plane: sv.plane, Index: sv.index[sv.plane]}
-	w := sv.window
 	sv.mu.Unlock()
+	k, w := sv.State.Key(), sv.State.Window()
 	for i, t := range sv.letters {
 		t.Text = v.O.Letters[i]
 	}
@@ -390,7 +372,7 @@ func (sv *SliceView) generate(w, h int) image.Image {
 	if w <= 0 || h <= 0 {
 		return image.NewRGBA(image.Rect(0, 0, 1, 1))
 	}
-	k := interaction.SliceKey{Plane: sv.plane, Index: sv.index[sv.plane]}
+	k, window := sv.State.Key(), sv.State.Window()
 	vol := sv.Sess.Volume()
 	if !sv.sliceOK || sv.sliceK != k {
 		s, err := viewSlice(vol, k)
@@ -415,17 +397,13 @@ func (sv *SliceView) generate(w, h int) image.Image {
 	if pk, mask, _, _, _ := sv.Sess.Preview(); mask != nil && pk == k {
 		ly.Preview = mask
 	}
-	// Blend the live labels under the session lock: no copy for axial slices.
-	sv.Sess.Lock()
-	lm := sv.Sess.LabelMap()
-	if s.Axis == 2 {
-		off := s.Index * s.W * s.H
-		ly.Labels = lm.Data[off : off+s.W*s.H]
-	} else {
-		ly.Labels = lm.SliceLabels(s.Axis, s.Index)
+	// Blend the live labels under the session's lock: no copy for axial slices.
+	if !sv.Sess.WithSliceLabels(s.Axis, s.Index, func(labels []uint16) {
+		ly.Labels = labels
+		sv.img = render.Slice(sv.img, s, window, ly)
+	}) {
+		return image.NewRGBA(image.Rect(0, 0, w, h))
 	}
-	sv.img = render.Slice(sv.img, s, sv.window, ly)
-	sv.Sess.Unlock()
 
 	if sv.screen == nil || sv.screen.Rect.Dx() != w || sv.screen.Rect.Dy() != h {
 		sv.screen = image.NewRGBA(image.Rect(0, 0, w, h))
@@ -466,22 +444,23 @@ func (sv *SliceView) generate(w, h int) image.Image {
 			render.FillRect(sv.screen, 0, int(y), w, int(y)+1, col)
 		}
 	}
-	if sv.cursorIn && (sv.Ctrl.Tool == interaction.ToolBrush || sv.Ctrl.Tool == interaction.ToolEraser) {
-		r := sv.Ctrl.Radius * s.Spacing[0] * v.Zoom
+	if tool := sv.Ctrl.Tool(); sv.cursorIn && (tool == interaction.ToolBrush || tool == interaction.ToolEraser) {
+		r := sv.Ctrl.Radius() * s.Spacing[0] * v.Zoom
 		render.Circle(sv.screen, float64(sv.cursor.X)*scale, float64(sv.cursor.Y)*scale, r, color.RGBA{255, 255, 255, 255})
 	}
 	if !sv.pendingAt.IsZero() && ly.Preview != nil {
 		d := time.Since(sv.pendingAt)
 		sv.pendingAt = time.Time{}
 		if f := sv.OnMaskPainted; f != nil {
-			go fyne.Do(func() { f(d) }) // not from inside a paint
+			post := sv.Post
+			if post == nil {
+				post = fyne.Do
+			}
+			go post(func() { f(d) }) // not from inside a paint
 		}
 	}
 	sv.stats.Frames++
 	sv.stats.RenderNS += time.Since(t0).Nanoseconds()
-	if sv.LastFrame != nil {
-		sv.LastFrame(sv.screen, sv.stats)
-	}
 	return sv.screen
 }
 
@@ -492,14 +471,14 @@ func (sv *SliceView) MarkPending(t time.Time) {
 	sv.mu.Unlock()
 }
 
-// InvalidateSlice drops the cached slice (after the volume changed).
-func (sv *SliceView) InvalidateSlice() {
-	sv.mu.Lock()
-	sv.sliceOK = false
-	sv.mu.Unlock()
-}
-
 // --- input ---
+
+func (sv *SliceView) now() time.Time {
+	if sv.Now != nil {
+		return sv.Now()
+	}
+	return time.Now()
+}
 
 func (sv *SliceView) ctrlDown() bool {
 	if sv.CtrlHeld != nil {
@@ -543,6 +522,7 @@ func (sv *SliceView) updateDragThreshold() {
 
 // MouseDown starts a gesture: left = tool, right = negative point or W/L drag, middle = pan.
 func (sv *SliceView) MouseDown(ev *desktop.MouseEvent) {
+	sv.downAt = sv.now()
 	sv.TakeFocus()
 	sv.btn = ev.Button
 	sv.updateDragThreshold()
@@ -578,7 +558,7 @@ func (sv *SliceView) Dragged(ev *fyne.DragEvent) {
 		v := sv.viewLocked()
 		v.PanX += float64(ev.Position.X - sv.panLast.X)
 		v.PanY += float64(ev.Position.Y - sv.panLast.Y)
-		sv.fitted[sv.plane] = false
+		sv.fitted[sv.State.Plane()] = false
 		sv.panLast = ev.Position
 		sv.mu.Unlock()
 		sv.Refresh()
@@ -609,6 +589,12 @@ func (sv *SliceView) MouseUp(ev *desktop.MouseEvent) {
 		return
 	}
 	u, v, _ := sv.ToSlice(ev.Position)
+	// The click→mask clock starts where the user's request is complete: at
+	// the press for a click, at the release for a box drawn by dragging.
+	at := sv.downAt
+	if _, boxing := sv.Ctrl.RubberBand(); boxing {
+		at = sv.now()
+	}
 	out, err := sv.Ctrl.Release(math.Floor(u), math.Floor(v))
 	if err != nil && sv.OnError != nil {
 		sv.OnError(err)
@@ -617,7 +603,7 @@ func (sv *SliceView) MouseUp(ev *desktop.MouseEvent) {
 	switch out {
 	case interaction.PromptChanged:
 		if sv.OnPrompt != nil {
-			sv.OnPrompt(sv.Key())
+			sv.OnPrompt(sv.Key(), at)
 		}
 	case interaction.LabelsEdited:
 		if sv.OnEdited != nil {
@@ -667,7 +653,7 @@ func (sv *SliceView) MouseMoved(ev *desktop.MouseEvent) {
 			sv.SetWindow([2]float64{sv.wlWin[0] - float64(dy)*k, sv.wlWin[1] + float64(dx)*k})
 		}
 	}
-	if sv.Ctrl.Tool == interaction.ToolBrush || sv.Ctrl.Tool == interaction.ToolEraser {
+	if tool := sv.Ctrl.Tool(); tool == interaction.ToolBrush || tool == interaction.ToolEraser {
 		sv.Refresh()
 	}
 	if sv.OnCursor != nil {
@@ -683,7 +669,7 @@ func (sv *SliceView) ReadoutAt(pos fyne.Position) Readout {
 	}
 	k := sv.Key()
 	vol := sv.Sess.Volume()
-	axis := vol.Affine.PlaneAxis(k.Plane, vol.Size)
+	axis := sv.State.Axis(k.Plane)
 	ua, va := volume.SliceAxes(axis)
 	var p [3]int
 	p[axis], p[ua], p[va] = k.Index, int(u), int(v)
@@ -737,17 +723,5 @@ func (sv *SliceView) TypedKey(ev *fyne.KeyEvent) {
 // viewSlice returns slice k for display: axial slices of an i-fastest volume
 // share the volume's memory (read-only), other planes are copied.
 func viewSlice(vol *volume.Volume, k interaction.SliceKey) (*volume.Slice, error) {
-	axis := vol.Affine.PlaneAxis(k.Plane, vol.Size)
-	if axis != 2 {
-		return vol.Slice(k.Plane, k.Index)
-	}
-	if k.Index < 0 || k.Index >= vol.Size[2] {
-		return nil, fmt.Errorf("%s slice %d outside 0..%d", k.Plane, k.Index, vol.Size[2]-1)
-	}
-	ua, va := volume.SliceAxes(axis)
-	sp := vol.Spacing()
-	n := vol.Size[0] * vol.Size[1] * vol.Channels
-	return &volume.Slice{Plane: k.Plane, Axis: axis, Index: k.Index, UAxis: ua, VAxis: va,
-		W: vol.Size[0], H: vol.Size[1], Channels: vol.Channels, Spacing: [2]float64{sp[ua], sp[va]},
-		Data: vol.Data[k.Index*n : (k.Index+1)*n : (k.Index+1)*n]}, nil
+	return vol.SliceView(k.Plane, k.Index)
 }

@@ -6,7 +6,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/driver/desktop"
@@ -122,7 +124,18 @@ func TestPhysicalAspect(t *testing.T) {
 func TestGesturesPromptsBrushUndoWL(t *testing.T) {
 	sv, w := newView(t, testVolume([3]int{64, 64, 8}, volume.Identity()))
 	var prompted, edited int
-	sv.OnPrompt = func(interaction.SliceKey) { prompted++ }
+	// A clock that ticks on each reading: which pointer event started the
+	// click→mask clock shows in the time reported.
+	var ticks []time.Time
+	sv.Now = func() time.Time {
+		ticks = append(ticks, time.Date(2025, 1, 2, 3, 4, len(ticks), 0, time.UTC))
+		return ticks[len(ticks)-1]
+	}
+	var asked []time.Time
+	sv.OnPrompt = func(_ interaction.SliceKey, at time.Time) {
+		prompted++
+		asked = append(asked, at)
+	}
 	sv.OnEdited = func() { edited++ }
 	k := sv.Key()
 	click(sv, sv.ToScreen(10, 12), desktop.MouseButtonPrimary, 0)
@@ -132,6 +145,10 @@ func TestGesturesPromptsBrushUndoWL(t *testing.T) {
 	p, _ := sv.Sess.Prompts(k)
 	if len(p.Points) != 3 || !p.Points[0].Positive || p.Points[1].Positive || p.Points[2].Positive {
 		t.Fatalf("points %+v", p.Points)
+	}
+	// Three clicks read the clock at the press; the drag at its press and release.
+	if len(ticks) != 5 || !slices.Equal(asked, []time.Time{ticks[0], ticks[1], ticks[2], ticks[4]}) {
+		t.Errorf("prompts timed at %v, clock read at %v: want each click's press and the drag's release", asked, ticks)
 	}
 	if p.Box == nil || p.Box.U0 != 5 || p.Box.V0 != 6 || p.Box.U1 != 40 || p.Box.V1 != 45 {
 		t.Fatalf("box %+v", p.Box)
@@ -149,8 +166,8 @@ func TestGesturesPromptsBrushUndoWL(t *testing.T) {
 		t.Errorf("no green marker at the positive point: %v", c)
 	}
 	// Brush stroke, then undo it.
-	sv.Ctrl.Tool = interaction.ToolBrush
-	sv.Ctrl.Radius = 2
+	sv.Ctrl.SetTool(interaction.ToolBrush)
+	sv.Ctrl.SetRadius(2)
 	drag(sv, sv.ToScreen(10, 40), sv.ToScreen(30, 40))
 	if sv.Sess.LabelAt([3]int{20, 40, k.Index}) != 1 {
 		t.Fatal("brush did not paint")
@@ -266,7 +283,7 @@ func BenchmarkGenerate800(b *testing.B) {
 	sv.Resize(fyne.NewSize(800, 800))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		sv.InvalidateSlice()
+		sv.sliceOK = false // re-extract the slice, as on a scroll
 		sv.generate(800, 800)
 	}
 }
@@ -284,4 +301,42 @@ func savePNG(t *testing.T, img image.Image, name string) {
 	}
 	defer f.Close()
 	png.Encode(f, img)
+}
+
+// TestRenderWhileOthersEdit: the raster generator reads the tool, the brush
+// radius, the labels and the view state through their locks, so a job or
+// another goroutine changing them while a frame is drawn is no data race
+// (run with -race); every frame is still drawn.
+func TestRenderWhileOthersEdit(t *testing.T) {
+	sv, _ := newView(t, testVolume([3]int{64, 64, 8}, volume.Identity()))
+	sv.cursorIn = true
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		k := interaction.SliceKey{Plane: volume.Axial, Index: 4}
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			sv.Ctrl.SetTool(interaction.Tool(i % 4))
+			sv.Ctrl.SetRadius(float64(1 + i%5))
+			sv.State.SetWindow([2]float64{40, float64(100 + i%300)})
+			if err := sv.Sess.AddPoint(k, float64(i%64), 3, true); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	before := sv.Stats().Frames
+	for i := 0; i < 30; i++ {
+		sv.generate(200, 200)
+	}
+	close(stop)
+	<-done
+	if got := sv.Stats().Frames - before; got != 30 {
+		t.Errorf("%d frames drawn, want 30", got)
+	}
 }

@@ -194,11 +194,11 @@ func (p *plan) segments() error {
 	for i, l := range labels {
 		s, ok := given[l]
 		if !ok {
-			s = Segment{Label: l, Name: fmt.Sprintf("Label %d", l), Color: mask.DefaultColor(l)}
+			s = Segment{Label: l, Name: volume.DefaultLabelName(l), Color: mask.DefaultColor(l)}
 		}
 		s.Number = i + 1
 		if strings.TrimSpace(s.Name) == "" {
-			s.Name = fmt.Sprintf("Label %d", l)
+			s.Name = volume.DefaultLabelName(l)
 		}
 		if s.Category.Value == "" {
 			s.Category = DefaultCategory

@@ -60,18 +60,8 @@ func SidecarPath(path string) string {
 	return path + ".json"
 }
 
-// DefaultColor is ITK-SNAP's default colour for a label value.
-func DefaultColor(l uint16) [3]uint8 {
-	table := [][3]uint8{
-		{255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {255, 255, 0}, {0, 255, 255}, {255, 0, 255},
-		{255, 239, 213}, {0, 0, 205}, {205, 133, 63}, {210, 180, 140}, {102, 205, 170},
-		{0, 0, 128}, {0, 139, 139}, {46, 139, 87}, {255, 228, 225}, {106, 90, 205},
-	}
-	if l == 0 {
-		return [3]uint8{0, 0, 0}
-	}
-	return table[int(l-1)%len(table)]
-}
+// DefaultColor is the default colour of a label value (volume.DefaultLabelColor).
+func DefaultColor(l uint16) [3]uint8 { return volume.DefaultLabelColor(l) }
 
 // DefaultLabels names each label value present in m ("Label 1", ...), with default colours.
 func DefaultLabels(m *volume.LabelMap) []volume.Label {
@@ -83,7 +73,7 @@ func DefaultLabels(m *volume.LabelMap) []volume.Label {
 	}
 	var out []volume.Label
 	for l := range present {
-		out = append(out, volume.Label{Value: l, Name: fmt.Sprintf("Label %d", l), Color: DefaultColor(l)})
+		out = append(out, volume.Label{Value: l, Name: volume.DefaultLabelName(l), Color: DefaultColor(l)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Value < out[j].Value })
 	return out

@@ -36,7 +36,7 @@ func segmentPairs(m *volume.LabelMap, labels []volume.Label) []kv {
 	}
 	for v := range ext {
 		if _, ok := byValue[v]; !ok {
-			byValue[v] = volume.Label{Value: v, Name: fmt.Sprintf("Label %d", v), Color: defaultColor(v)}
+			byValue[v] = volume.Label{Value: v, Name: volume.DefaultLabelName(v), Color: volume.DefaultLabelColor(v)}
 		}
 	}
 	vals := make([]int, 0, len(byValue))
@@ -55,7 +55,7 @@ func segmentPairs(m *volume.LabelMap, labels []volume.Label) []kv {
 		}
 		name := strings.TrimSpace(oneLine(l.Name))
 		if name == "" {
-			name = fmt.Sprintf("Label %d", l.Value)
+			name = volume.DefaultLabelName(l.Value)
 		}
 		pairs = append(pairs,
 			kv{p + "Color", fmt.Sprintf("%.6g %.6g %.6g", float64(l.Color[0])/255, float64(l.Color[1])/255, float64(l.Color[2])/255)},
@@ -111,19 +111,6 @@ func extents(m *volume.LabelMap) map[uint16][6]int {
 		}
 	}
 	return out
-}
-
-// defaultColor matches io/mask's ITK-SNAP-like table for labels without one.
-func defaultColor(l uint16) [3]uint8 {
-	table := [][3]uint8{
-		{255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {255, 255, 0}, {0, 255, 255}, {255, 0, 255},
-		{255, 239, 213}, {0, 0, 205}, {205, 133, 63}, {210, 180, 140}, {102, 205, 170},
-		{0, 0, 128}, {0, 139, 139}, {46, 139, 87}, {255, 228, 225}, {106, 90, 205},
-	}
-	if l == 0 {
-		return [3]uint8{}
-	}
-	return table[int(l-1)%len(table)]
 }
 
 // segment is one Segment{N}_* group of a .seg.nrrd header.
@@ -245,11 +232,11 @@ func readLabelMap(path string) (*volume.LabelMap, []volume.Label, []string, erro
 		out[lv{s.layer, s.value}] = uint16(val)
 		name := s.name
 		if name == "" {
-			name = fmt.Sprintf("Label %d", val)
+			name = volume.DefaultLabelName(uint16(val))
 		}
 		c := s.color
 		if !s.hasCol {
-			c = defaultColor(uint16(val))
+			c = volume.DefaultLabelColor(uint16(val))
 		}
 		labels = append(labels, volume.Label{Value: uint16(val), Name: name, Color: c})
 	}

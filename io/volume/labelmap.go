@@ -59,3 +59,22 @@ type Label struct {
 	Name  string   `json:"name"`
 	Color [3]uint8 `json:"color"`
 }
+
+// labelColors is ITK-SNAP's default label colour table: the one palette of
+// medsa (GUI, mask files, NRRD segmentations, DICOM-SEG).
+var labelColors = [...][3]uint8{
+	{255, 0, 0}, {0, 255, 0}, {0, 0, 255}, {255, 255, 0}, {0, 255, 255}, {255, 0, 255},
+	{255, 239, 213}, {0, 0, 205}, {205, 133, 63}, {210, 180, 140}, {102, 205, 170},
+	{0, 0, 128}, {0, 139, 139}, {46, 139, 87}, {255, 228, 225}, {106, 90, 205},
+}
+
+// DefaultLabelColor is the colour of label value l when nothing names one (black for 0).
+func DefaultLabelColor(l uint16) [3]uint8 {
+	if l == 0 {
+		return [3]uint8{}
+	}
+	return labelColors[int(l-1)%len(labelColors)]
+}
+
+// DefaultLabelName is the name of label value l when nothing names it ("Label 3").
+func DefaultLabelName(l uint16) string { return fmt.Sprintf("Label %d", l) }

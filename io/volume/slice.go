@@ -47,7 +47,13 @@ func (a Affine) PlaneAxis(p Plane, size [3]int) int {
 	if size[2] == 1 {
 		return 2
 	}
-	world := map[Plane]int{Sagittal: 0, Coronal: 1, Axial: 2}[p]
+	world := 2 // the plane's normal as a world axis (no map: this runs on every event)
+	switch p {
+	case Sagittal:
+		world = 0
+	case Coronal:
+		world = 1
+	}
 	// Assign world axes to array axes greedily by the largest |cosine|, as Orientation does.
 	assign := [3]int{-1, -1, -1} // array axis -> world axis
 	usedW := [3]bool{}
@@ -116,6 +122,20 @@ func (s *Slice) Voxel(u, v int) [3]int {
 
 // NumSlices is the number of slices along the plane's axis.
 func (v *Volume) NumSlices(p Plane) int { return v.Size[v.Affine.PlaneAxis(p, v.Size)] }
+
+// SliceView is Slice without the copy when the slice is contiguous (the k
+// axis): Data then shares the volume's memory (capacity capped, like
+// image.SubImage), so callers must only read it. Other axes are copied.
+func (v *Volume) SliceView(p Plane, idx int) (*Slice, error) {
+	axis := v.Affine.PlaneAxis(p, v.Size)
+	if axis != 2 || idx < 0 || idx >= v.Size[2] {
+		return v.Slice(p, idx)
+	}
+	sp := v.Spacing()
+	n := v.Size[0] * v.Size[1] * v.Channels
+	return &Slice{Plane: p, Axis: 2, Index: idx, UAxis: 0, VAxis: 1, W: v.Size[0], H: v.Size[1],
+		Channels: v.Channels, Data: v.Data[idx*n : (idx+1)*n : (idx+1)*n], Spacing: [2]float64{sp[0], sp[1]}}, nil
+}
 
 // Slice extracts slice idx of plane p (a copy; intensities unchanged).
 func (v *Volume) Slice(p Plane, idx int) (*Slice, error) {

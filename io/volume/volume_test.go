@@ -104,3 +104,28 @@ func TestCheckSize(t *testing.T) {
 		t.Error("zero size accepted")
 	}
 }
+
+func TestAutoWindow(t *testing.T) {
+	ramp := make([]float32, 1000)
+	for i := range ramp {
+		ramp[i] = float32(i)
+	}
+	withNaN := append([]float32{float32(math.NaN()), float32(math.Inf(1))}, ramp...)
+	cases := []struct {
+		name     string
+		data     []float32
+		channels int
+		lo, hi   [2]float64 // bounds of centre and width
+	}{
+		{"ramp", ramp, 1, [2]float64{490, 980}, [2]float64{510, 1000}},
+		{"NaN and Inf ignored", withNaN, 1, [2]float64{490, 980}, [2]float64{510, 1000}},
+		{"colour as stored", make([]float32, 30), 3, [2]float64{127.5, 255}, [2]float64{127.5, 255}},
+	}
+	for _, c := range cases {
+		v := &Volume{Data: c.data, Channels: c.channels}
+		w := v.AutoWindow()
+		if w[0] < c.lo[0] || w[0] > c.hi[0] || w[1] < c.lo[1] || w[1] > c.hi[1] {
+			t.Errorf("%s: window %v", c.name, w)
+		}
+	}
+}

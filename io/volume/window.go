@@ -45,3 +45,13 @@ func PercentileWindow(data []float32, channels int, lo, hi float64) [2]float64 {
 	}
 	return [2]float64{(a + b) / 2, b - a}
 }
+
+// AutoWindow is the display window when the file gives none: the 0.5–99.5
+// percentiles of a grey image (PercentileWindow, NaN and Inf ignored); colour
+// images are shown as stored (0..255).
+func (v *Volume) AutoWindow() [2]float64 {
+	if v.Channels != 1 {
+		return [2]float64{127.5, 255}
+	}
+	return PercentileWindow(v.Data, 1, 0.5, 99.5)
+}

@@ -7,7 +7,7 @@
 # brush stroke, the reopened mask is identical, and the mask carries the
 # source's geometry (against dcm2niix for DICOM). Screenshots are kept in
 # .cache/screenshots/ (and refresh docs/screenshots/ with MEDSA_UPDATE_SCREENSHOTS=1). Env: MEDSA_GUI_IMAGE (default: the bundled sample, else the
-# derived head CT), MEDSA_MODEL (default: assets/model, else testdata/tinymodel).
+# derived head CT), MEDSA_MODEL_DIR (default: assets/model, else testdata/tinymodel).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -28,7 +28,7 @@ if [ -z "$IMG" ]; then
   exit 0
 fi
 [ -e "$IMG" ] || { echo "gui-xvfb: no test image ($IMG)" >&2; exit 1; }
-MODEL=${MEDSA_MODEL:-}
+MODEL=${MEDSA_MODEL_DIR:-${MEDSA_MODEL:-}}
 if [ -z "$MODEL" ]; then
   if [ -f assets/model/manifest.json ]; then MODEL=assets/model; else MODEL=testdata/tinymodel; fi
 fi
@@ -51,7 +51,7 @@ export DISPLAY=:$DNUM LANG=${LANG:-C.UTF-8} LIBGL_ALWAYS_SOFTWARE=1 FYNE_SCALE=1
 for _ in $(seq 100); do xdotool getdisplaygeometry >/dev/null 2>&1 && break; sleep 0.1; done
 
 STATE=$W/state.json
-export MEDSA_STATE_FILE=$STATE MEDSA_RECOVERY_DIR=$W/recovery MEDSA_MODEL=$MODEL
+export MEDSA_STATE_FILE=$STATE MEDSA_RECOVERY_DIR=$W/recovery MEDSA_MODEL_DIR=$MODEL
 
 fail() { echo "gui-xvfb: FAIL $*" >&2; echo "--- app log"; tail -30 "$W/app.log" >&2 || true; exit 1; }
 

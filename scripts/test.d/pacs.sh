@@ -90,7 +90,7 @@ fi
 for d in $(seq 121 150); do [ -e /tmp/.X$d-lock ] || { DNUM=$d; break; }; done
 Xvfb :$DNUM -screen 0 1400x950x24 -nolisten tcp >"$W/xvfb.log" 2>&1 &
 XPID=$!
-export DISPLAY=:$DNUM LIBGL_ALWAYS_SOFTWARE=1 FYNE_SCALE=1 MEDSA_STATE_FILE=$W/state.json MEDSA_RECOVERY_DIR=$W/rec MEDSA_MODEL=$MODEL
+export DISPLAY=:$DNUM LIBGL_ALWAYS_SOFTWARE=1 FYNE_SCALE=1 MEDSA_STATE_FILE=$W/state.json MEDSA_RECOVERY_DIR=$W/rec MEDSA_MODEL_DIR=$MODEL
 for _ in $(seq 100); do xdotool getdisplaygeometry >/dev/null 2>&1 && break; sleep 0.1; done
 rm -rf "$W/cache"   # the window retrieves it itself
 ./bin/medsa -no-recovery "$URL" >"$W/app.log" 2>&1 &

@@ -4,7 +4,6 @@ import (
 	"image"
 	"image/color"
 	"math"
-	"slices"
 
 	"github.com/medsa/medsa/io/volume"
 )
@@ -266,34 +265,4 @@ func Marker(dst *image.RGBA, x, y float64, positive bool) {
 	if positive {
 		FillRect(dst, xi, yi-3, xi+1, yi+4, w)
 	}
-}
-
-// AutoWindow picks a display window from the 0.5 and 99.5 percentiles of a
-// sample of the data (for MR and other non-CT grey images).
-func AutoWindow(data []float32, channels int) [2]float64 {
-	if channels != 1 || len(data) == 0 {
-		return [2]float64{127.5, 255}
-	}
-	step := max(1, len(data)/200000)
-	sample := make([]float32, 0, len(data)/step+1)
-	for i := 0; i < len(data); i += step {
-		if x := data[i]; !math.IsNaN(float64(x)) {
-			sample = append(sample, x)
-		}
-	}
-	if len(sample) == 0 {
-		return [2]float64{0, 1}
-	}
-	lo, hi := quantile(sample, 0.005), quantile(sample, 0.995)
-	if hi <= lo {
-		hi = lo + 1
-	}
-	return [2]float64{(lo + hi) / 2, hi - lo}
-}
-
-func quantile(x []float32, q float64) float64 {
-	// Selection by sorting a copy is fine for 200k samples (once per volume).
-	c := append([]float32(nil), x...)
-	slices.Sort(c)
-	return float64(c[int(q*float64(len(c)-1))])
 }

@@ -121,17 +121,6 @@ func TestComposeFlip(t *testing.T) {
 	}
 }
 
-func TestAutoWindow(t *testing.T) {
-	d := make([]float32, 1000)
-	for i := range d {
-		d[i] = float32(i)
-	}
-	w := AutoWindow(d, 1)
-	if w[0] < 490 || w[0] > 510 || w[1] < 980 {
-		t.Errorf("auto window %v", w)
-	}
-}
-
 func benchSlice() (*volume.Slice, *Layers) {
 	const n = 512
 	s := &volume.Slice{W: n, H: n, Channels: 1, Data: make([]float32, n*n)}

@@ -1,4 +1,4 @@
-package app
+package workspace
 
 import (
 	"path/filepath"
@@ -33,10 +33,10 @@ func TestSaveAndOpenDICOMSEG(t *testing.T) {
 	table := []volume.Label{{Value: 1, Name: "tumour", Color: [3]uint8{255, 0, 0}}, {Value: 2, Name: "brushed", Color: [3]uint8{0, 255, 0}}}
 	meta := &Meta{Tool: "medsa", Source: src, Model: "medsa-tiny@2.0.0", Masks: []interaction.MaskRecord{{Label: 1, Model: "medsa-tiny@2.0.0"}}}
 	out := filepath.Join(t.TempDir(), "seg.dcm")
-	if err := saveSEG(out, src, vol, lm, table, meta); err != nil {
+	if err := SaveSEG(out, src, vol, lm, table, meta); err != nil {
 		t.Fatal(err)
 	}
-	got, labels, recs, err := loadMask(out, vol)
+	got, labels, recs, err := LoadMask(out, vol)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestSaveAndOpenDICOMSEG(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := loadMask(out, other); err == nil || !strings.Contains(err.Error(), "does not fit") {
+	if _, _, _, err := LoadMask(out, other); err == nil || !strings.Contains(err.Error(), "does not fit") {
 		t.Fatalf("got %v", err)
 	}
 }
