@@ -23,7 +23,16 @@ if [ ! -f "$T1" ]; then
 fi
 tmp=$(mktemp -d)
 srv=""
-cleanup() { [ -n "$srv" ] && kill -TERM -- "-$srv" 2>/dev/null && wait "$srv" 2>/dev/null; rm -rf "$tmp"; }
+cleanup() { # the server's own process group (setsid) only, never ours; the script's status is kept
+  local rc=$?
+  if [ -n "$srv" ]; then
+    if [ "$(ps -o pgid= -p "$srv" 2>/dev/null | tr -d ' ')" = "$srv" ]; then kill -TERM -- "-$srv" 2>/dev/null || true
+    else kill -TERM "$srv" 2>/dev/null || true; fi
+    wait "$srv" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+  exit $rc
+}
 trap cleanup EXIT
 PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$M" serve-config --no-3d "$tmp/repo" >/dev/null
