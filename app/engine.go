@@ -35,6 +35,8 @@ func (u *UI) openEngine() {
 	u.engMu.Unlock()
 	if e != nil {
 		u.ws.SetEngine(e, nil)
+		// A remote encoder's state (up, unreachable and encoding locally, refused) changes on its own.
+		e.OnServerStatus(func(model.ServerStatus) { u.do(u.updateBadge) })
 	} else {
 		u.ws.SetEngine(nil, err)
 	}
@@ -63,7 +65,11 @@ func (u *UI) updateBadge() {
 		if p.FallbackReason != "" {
 			t += " (fallback)"
 		}
-		u.badge.SetText(t + " · " + e.Manifest().Name)
+		t += " · " + e.Manifest().Name
+		if st := e.ServerStatus(); st.URL != "" {
+			t += " · " + st.Text
+		}
+		u.badge.SetText(t)
 	case err != nil && !errors.Is(err, workspace.ErrModelLoading):
 		u.badge.SetText("no model")
 	default:
@@ -83,6 +89,9 @@ func (u *UI) showProvider() {
 			m.ID(), m.Architecture, m.InputSize, m.Resize, p.Name, p.Requested, p.Threads, p.Library)
 		if p.FallbackReason != "" {
 			txt += "\nCUDA is not used: " + p.FallbackReason + "\n"
+		}
+		if st := e.ServerStatus(); st.URL != "" {
+			txt += "\nInference server: " + st.Text + "\n"
 		}
 		txt += fmt.Sprintf("\nEmbedding cache: %d slices, %.0f of %.0f MiB, %d hits, %d misses, %d evictions",
 			cs.Entries, float64(cs.Bytes)/(1<<20), float64(cs.LimitBytes)/(1<<20), cs.Hits, cs.Misses, cs.Evictions)
