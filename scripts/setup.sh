@@ -8,7 +8,7 @@ PKGS=(gcc pkg-config libgl1-mesa-dev xorg-dev xvfb xdotool imagemagick x11-utils
       libopenjp2-7-dev libcharls-dev libgdcm-tools openjph-tools
       dcm2niix dcmtk dicom3tools python3-nibabel python3-pydicom python3-numpy python3-scipy
       python3-skimage python3-torch python3-onnx python3-matplotlib libopenblas0-pthread
-      teem-apps ca-certificates orthanc orthanc-dicomweb)
+      python3-venv teem-apps ca-certificates orthanc orthanc-dicomweb)
 # npm may come from another Node.js distribution (e.g. nodesource); only install Debian's when none is on PATH.
 command -v npm >/dev/null || PKGS+=(npm)
 missing=()
