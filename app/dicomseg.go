@@ -9,10 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"fyne.io/fyne/v2"
-	"fyne.io/fyne/v2/dialog"
-	"fyne.io/fyne/v2/storage"
-
 	"github.com/medsa/medsa/io/dicomweb"
 	"github.com/medsa/medsa/io/load"
 )
@@ -27,23 +23,9 @@ func (u *UI) SaveDICOMSEG() {
 		u.showError(fmt.Errorf("Save as DICOM-SEG needs an image opened from DICOM files; %s is not one.\n\nSave the mask as NIfTI instead", filepath.Base(d.Path)))
 		return
 	}
-	fd := dialog.NewFileSave(func(w fyne.URIWriteCloser, err error) {
-		if err != nil || w == nil {
-			u.showError(err)
-			return
-		}
-		w.Close()
-		p := w.URI().Path()
-		if !strings.HasSuffix(strings.ToLower(p), ".dcm") {
-			u.removeTemp(p)
-			p += ".dcm"
-		}
+	u.askSavePath("Save as DICOM-SEG", strings.TrimSuffix(d.Name(), ".dcm")+"_seg.dcm", []string{".dcm"}, ".dcm", func(p string) {
 		u.saveSEGTo(d, p)
-	}, u.W)
-	fd.SetFileName(strings.TrimSuffix(d.Name(), ".dcm") + "_seg.dcm")
-	fd.SetFilter(storage.NewExtensionFileFilter([]string{".dcm"}))
-	fd.Resize(fyne.NewSize(900, 600))
-	fd.Show()
+	})
 }
 
 // saveSEGTo writes the DICOM-SEG in the background. It is an export: the

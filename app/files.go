@@ -3,7 +3,6 @@ package app
 // Files: the open, save and export dialogs, unsaved-changes guards, recent files.
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -36,14 +35,6 @@ func (u *UI) closeIntercept() {
 		u.ws.Close()
 		u.W.Close()
 	})
-}
-
-// removeTemp removes the empty file a save dialog created before the name got
-// its extension; a failure is only worth a log line.
-func (u *UI) removeTemp(p string) {
-	if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
-		u.logf("remove %s: %v", p, err)
-	}
 }
 
 func (u *UI) openFileDialog() {
@@ -122,41 +113,18 @@ func (u *UI) Save() {
 // ".gz" covers .nii.gz, ".nrrd" covers Slicer's .seg.nrrd; ".dcm" a DICOM-SEG).
 var maskFileExts = []string{".gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".png", ".dcm"}
 
-// hasMaskExt reports a name io/mask.Save can write.
-func hasMaskExt(p string) bool {
-	l := strings.ToLower(p)
-	for _, e := range []string{".nii.gz", ".nii", ".png", ".nrrd", ".mha", ".mhd"} {
-		if strings.HasSuffix(l, e) {
-			return true
-		}
-	}
-	return false
-}
-
 // SaveAs asks for a path (the mask's format follows its extension).
 func (u *UI) SaveAs() {
 	d := u.doc
 	if d == nil {
 		return
 	}
-	fd := dialog.NewFileSave(func(w fyne.URIWriteCloser, err error) {
-		if err != nil || w == nil {
-			u.showError(err)
-			return
-		}
-		w.Close()
-		p := w.URI().Path()
-		if !hasMaskExt(p) {
-			u.removeTemp(p)
-			p += ".nii.gz"
-		}
+	name := strings.TrimSuffix(strings.TrimSuffix(d.Name(), ".gz"), ".nii") + "_mask.nii.gz"
+	exts := []string{".nii.gz", ".nii", ".seg.nrrd", ".nrrd", ".nhdr", ".mha", ".mhd", ".png"}
+	u.askSavePath("Save mask as", name, exts, ".nii.gz", func(p string) {
 		d.SetSavePath(p)
 		u.saveTo(d, p, nil)
-	}, u.W)
-	fd.SetFileName(strings.TrimSuffix(strings.TrimSuffix(d.Name(), ".gz"), ".nii") + "_mask.nii.gz")
-	fd.SetFilter(storage.NewExtensionFileFilter(maskFileExts))
-	fd.Resize(fyne.NewSize(900, 600))
-	fd.Show()
+	})
 }
 
 func (u *UI) exportPNG() {
@@ -164,22 +132,10 @@ func (u *UI) exportPNG() {
 	if d == nil {
 		return
 	}
-	fd := dialog.NewFileSave(func(w fyne.URIWriteCloser, err error) {
-		if err != nil || w == nil {
-			u.showError(err)
-			return
-		}
-		w.Close()
-		p := w.URI().Path()
-		if !strings.HasSuffix(strings.ToLower(p), ".png") {
-			u.removeTemp(p)
-			p += ".png"
-		}
+	u.askSavePath("Export slice as PNG", "mask_slice.png", []string{".png"}, ".png", func(p string) {
 		k := d.view.Key()
 		u.saveTo(d, p, &workspace.PNGSlice{Axis: d.Axis(k.Plane), Index: k.Index})
-	}, u.W)
-	fd.SetFileName("mask_slice.png")
-	fd.Show()
+	})
 }
 
 // saveTo writes the labels in the background (the Saved event reports).

@@ -24,7 +24,15 @@ func (w *Workspace) Save(d *Doc, path string, ps *PNGSlice) {
 		w.post(func() {
 			if err == nil && ps == nil {
 				d.markSaved(gen)
-				w.RemoveRecovery(d)
+				// Edits made while the save ran may be in the recovery file by now: keep it
+				// then, and let the next autosave rewrite it.
+				if d.Sess.Generation() == gen {
+					w.RemoveRecovery(d)
+				} else {
+					d.mu.Lock()
+					d.autoGen = 0 // not a generation a session reports after edits: the next autosave runs
+					d.mu.Unlock()
+				}
 			}
 			w.emit(Saved{Path: path, Export: ps != nil, Elapsed: el, Err: err})
 		})

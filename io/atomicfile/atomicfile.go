@@ -318,7 +318,10 @@ func removeStale(path string) {
 		case !hasPID:
 			stale = age > staleNoPID
 		case pid == os.Getpid():
-			stale = true // ours and not registered: a save that could not clean up
+			// Ours and not registered: a save that could not clean up, or (another container
+			// where we are also PID 1, a save of ours between create and register) not
+			// ours at all; an age bound tells them apart.
+			stale = age > staleNoPID
 		default:
 			stale = !processAlive(pid) || age > staleAlive
 		}

@@ -141,14 +141,15 @@ func TestRemoveStale(t *testing.T) {
 		dir     bool
 		removed bool
 	}{
-		{fmt.Sprintf(".t.tmp-%d-123", deadPID), time.Now(), false, true},     // its writer died
-		{fmt.Sprintf(".t.tmp-%d-124", live), time.Now(), false, false},       // a concurrent writer
-		{fmt.Sprintf(".t.tmp-%d-125", live), old, false, false},              // a slow concurrent writer
-		{fmt.Sprintf(".t.tmp-%d-126", live), older, false, true},             // a reused PID
-		{fmt.Sprintf(".t.tmp-%d-127", os.Getpid()), time.Now(), false, true}, // ours, not in flight
-		{".t.tmp-98765", time.Now(), false, false},                           // older naming, fresh
-		{".t.tmp-98766", old, false, true},                                   // older naming, stale
-		{".t.tmp-abc", older, false, false},                                  // not our pattern
+		{fmt.Sprintf(".t.tmp-%d-123", deadPID), time.Now(), false, true},      // its writer died
+		{fmt.Sprintf(".t.tmp-%d-124", live), time.Now(), false, false},        // a concurrent writer
+		{fmt.Sprintf(".t.tmp-%d-125", live), old, false, false},               // a slow concurrent writer
+		{fmt.Sprintf(".t.tmp-%d-126", live), older, false, true},              // a reused PID
+		{fmt.Sprintf(".t.tmp-%d-127", os.Getpid()), old, false, true},         // ours, not in flight
+		{fmt.Sprintf(".t.tmp-%d-128", os.Getpid()), time.Now(), false, false}, // our PID, fresh: maybe another container's
+		{".t.tmp-98765", time.Now(), false, false},                            // older naming, fresh
+		{".t.tmp-98766", old, false, true},                                    // older naming, stale
+		{".t.tmp-abc", older, false, false},                                   // not our pattern
 		{fmt.Sprintf(".t.tmp-%d-1x", deadPID), older, false, false},
 		{fmt.Sprintf(".t.tmp-%d-", deadPID), older, false, false},
 		{fmt.Sprintf(".u.tmp-%d-1", deadPID), older, false, false}, // another target's

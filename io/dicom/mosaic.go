@@ -145,7 +145,7 @@ func detectMosaic(d *dataset, nframes int) (m mosaicInfo, note string) {
 		return m, fmt.Sprintf("ImageType says MOSAIC but the file has %d frames: read as stored", nframes)
 	}
 	grid := int(math.Ceil(math.Sqrt(float64(n))))
-	if rows%grid != 0 || cols%grid != 0 || n > grid*grid {
+	if rows < grid || cols < grid || rows%grid != 0 || cols%grid != 0 || n > grid*grid {
 		return m, fmt.Sprintf("mosaic of %d images: %dx%d pixels do not divide into a %dx%d grid: read as one image", n, cols, rows, grid, grid)
 	}
 	m = mosaicInfo{n: n, grid: grid, tileRows: rows / grid, tileCols: cols / grid}

@@ -76,7 +76,7 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	for i, s := range c.Servers {
 		if _, err := url.Parse(s.URL); err != nil || s.URL == "" {
-			return nil, fmt.Errorf("servers file %s: server %d: bad url %q", path, i+1, s.URL)
+			return nil, fmt.Errorf("servers file %s: server %d: the url does not parse (not shown: it may hold credentials)", path, i+1)
 		}
 	}
 	return c, nil

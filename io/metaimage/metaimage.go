@@ -373,6 +373,10 @@ func readFrom(name, dir string, r io.Reader, size int64) (*volume.Volume, error)
 		return nil, err
 	}
 	need := int64(g.size[0]) * int64(g.size[1]) * int64(g.size[2]) * int64(g.channels)
+	// need < 2^31 (CheckSize); bounding the volume count keeps total and its byte size in an int64.
+	if g.nvol < 1 || g.nvol > volume.MaxVoxels || need*g.nvol > 1<<59 {
+		return nil, fmt.Errorf("%d volumes of %v: more values than a file can hold", g.nvol, g.size)
+	}
 	total := need * g.nvol
 	if err := volume.CheckMemory(fmt.Sprintf("a %dx%dx%d image", g.size[0], g.size[1], g.size[2]), need*4); err != nil {
 		return nil, err
@@ -507,6 +511,9 @@ func (h *header) source(dir string, br *bufio.Reader, size int64, k rawio.Kind, 
 		return nil, fmt.Errorf("%d data files do not split %d bytes evenly", len(files), total*tsize)
 	}
 	per := total * tsize / int64(len(files))
+	if per <= 0 {
+		return nil, fmt.Errorf("%d data files for %d bytes", len(files), total*tsize)
+	}
 	needFiles := len(files)
 	if !ascii {
 		needFiles = int(min(int64(len(files)), (need*tsize+per-1)/per))

@@ -447,3 +447,19 @@ func BenchmarkReadCompressedMHA(b *testing.B) {
 		}
 	}
 }
+
+// A volume count whose byte size wraps an int64 (review of 2026-12-02): a clear error, not a panic.
+func TestWrappingSizes(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "wrap.mhd")
+	os.WriteFile(p, []byte("ObjectType = Image\nNDims = 4\nDimSize = 2 2 2 4611686018427387904\nElementType = MET_DOUBLE\nElementDataFile = x.raw\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "x.raw"), make([]byte, 64), 0o644)
+	defer func() {
+		if r := recover(); r != nil {
+			t.Fatalf("panic %v", r)
+		}
+	}()
+	if _, err := Read(p); err == nil {
+		t.Error("accepted")
+	}
+}

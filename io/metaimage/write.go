@@ -83,8 +83,7 @@ func compress(level, n, unit int, fill func(dst []byte, start, count int)) ([]by
 }
 
 // write stores header and compressed data: attached for .mha, else a .mhd
-// header and a .zraw data file (the data first, so the header never names a
-// file that is not there).
+// header and a .zraw data file, committed together.
 func write(path string, size [3]int, a volume.Affine, k rawio.Kind, channels int, data []byte) error {
 	l := strings.ToLower(path)
 	switch {
@@ -98,11 +97,20 @@ func write(path string, size [3]int, a volume.Affine, k rawio.Kind, channels int
 			return err
 		})
 	case strings.HasSuffix(l, ".mhd"):
+		// Header and data replace the old pair together (both or neither): a new header over
+		// old data, or the reverse, would be a file that lies about its size.
 		dp := DataPath(path)
-		if err := atomicfile.WriteFile(dp, data); err != nil {
+		pd, err := atomicfile.Create(dp, func(w io.Writer) error { _, err := w.Write(data); return err })
+		if err != nil {
 			return err
 		}
-		return atomicfile.WriteFile(path, []byte(writeHeader(size, a, k, channels, len(data), filepath.Base(dp))))
+		hdr := writeHeader(size, a, k, channels, len(data), filepath.Base(dp))
+		ph, err := atomicfile.Create(path, func(w io.Writer) error { _, err := io.WriteString(w, hdr); return err })
+		if err != nil {
+			pd.Abort()
+			return err
+		}
+		return atomicfile.Commit(pd, ph)
 	}
 	return fmt.Errorf("a MetaImage file name must end in .mha or .mhd")
 }

@@ -579,3 +579,31 @@ func BenchmarkReadGzipNRRD(b *testing.B) {
 		}
 	}
 }
+
+// Sizes whose product wraps an int64 (review of 2026-12-02): a clear error, not a panic.
+func TestWrappingSizes(t *testing.T) {
+	dir := t.TempDir()
+	lm := filepath.Join(dir, "wrap.seg.nrrd")
+	os.WriteFile(lm, []byte("NRRD0004\ntype: uint8\ndimension: 4\nsizes: 2 2 2147483648 2147483648\nkinds: domain domain list list\nencoding: raw\n\n\x01\x02\x03\x04"), 0o644)
+	det := filepath.Join(dir, "wrap.nhdr")
+	os.WriteFile(det, []byte("NRRD0004\ntype: double\ndimension: 4\nsizes: 2 2 2147483648 2147483648\nkinds: domain domain list list\nencoding: raw\ndata file: x.raw\n\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "x.raw"), make([]byte, 64), 0o644)
+	for _, c := range []struct {
+		name string
+		read func() error
+	}{
+		{"label map", func() error { _, _, _, err := ReadLabelMap(lm); return err }},
+		{"detached", func() error { _, err := Read(det); return err }},
+	} {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Fatalf("%s: panic %v", c.name, r)
+				}
+			}()
+			if err := c.read(); err == nil {
+				t.Errorf("%s: accepted", c.name)
+			}
+		}()
+	}
+}

@@ -89,6 +89,10 @@ func readFrom(name, dir string, r io.Reader, size int64, all bool) (*image, erro
 	perVol := int64(g.size[0]) * int64(g.size[1]) * int64(g.size[2]) * int64(g.channels)
 	nvals := perVol // values to decode
 	nvol := g.nvol
+	// perVol and nvol are each below 2^31; their product (and x 8 bytes) fits an int64.
+	if nvol > volume.MaxVoxels || perVol*nvol > 1<<59 {
+		return nil, fmt.Errorf("%d volumes of %v: more values than a file can hold", nvol, g.size)
+	}
 	if all {
 		// A label map's leading list axis holds layers (Slicer's overlapping segments).
 		if g.channels > 1 && nvol > 1 {
@@ -333,6 +337,10 @@ func (h *header) geometry() (*geom, error) {
 		if hasSpace && spatial[a] && sp.dim <= 3 {
 			return nil, fmt.Errorf("axis %d is spatial but follows a non-spatial axis: unsupported layout", a)
 		}
+		// Bounded at each step: the product of several list axes must not wrap.
+		if sz[a] > 0 && g.nvol > volume.MaxVoxels/sz[a] {
+			return nil, fmt.Errorf("sizes %v: %d values along the non-spatial axes exceed %d", sz, g.nvol*sz[a], int64(volume.MaxVoxels))
+		}
 		g.nvol *= sz[a]
 	}
 	if g.nvol > 1 && dim == 4 && sp.dim == 4 {
@@ -468,10 +476,16 @@ func (h *header) source(name, dir string, br *bufio.Reader, size int64, k rawio.
 	if dir == "" {
 		return nil, fmt.Errorf("a detached header: the data are in %s", files[0])
 	}
+	if total <= 0 || total > math.MaxInt64/tsize || need*tsize <= 0 {
+		return nil, fmt.Errorf("%d values of %d bytes: not a size a file can hold", total, tsize)
+	}
 	if total*tsize%int64(len(files)) != 0 {
 		return nil, fmt.Errorf("%d data files do not split %d bytes evenly", len(files), total*tsize)
 	}
 	per := total * tsize / int64(len(files))
+	if per <= 0 {
+		return nil, fmt.Errorf("%d data files for %d bytes", len(files), total*tsize)
+	}
 	needFiles := len(files)
 	if enc != "ascii" { // only the files holding the needed values are opened
 		needFiles = int(min(int64(len(files)), (need*tsize+per-1)/per))
