@@ -74,10 +74,12 @@ $(TRITON_VENV)/.ok: scripts/serve-requirements.txt
 
 # Triton on the bundled model in the foreground: http://$(HOST):$(PORT) (loopback unless HOST is given);
 # TOKEN_FILE=F requires "Authorization: Bearer <F's contents>". Then: medsa --server http://127.0.0.1:8000
+# gRPC on GRPC_PORT (grpc://127.0.0.1:8001; GRPC_PORT= for none).
 PORT ?= 8000
+GRPC_PORT ?= 8001
 HOST ?= 127.0.0.1
 serve: build triton-venv
-	scripts/serve.sh --port $(PORT) --host $(HOST) $(if $(TOKEN_FILE),--token-file $(TOKEN_FILE))
+	scripts/serve.sh --port $(PORT) --host $(HOST) $(if $(GRPC_PORT),--grpc-port $(GRPC_PORT)) $(if $(TOKEN_FILE),--token-file $(TOKEN_FILE))
 
 model: setup testdata
 	$(MAKE) -C model/train model

@@ -17,7 +17,8 @@ type serverFlags struct {
 }
 
 const usageServerFlags = `  --server URL encodes on an Open Inference Protocol (KServe v2) server such as Triton (URL = its HTTP root,
-  e.g. http://127.0.0.1:8000; default $MEDSA_SERVER; "off" = never); the decoder stays local. Token from
+  e.g. http://127.0.0.1:8000, or its gRPC endpoint, grpc://127.0.0.1:8001 or grpcs:// with TLS; default
+  $MEDSA_SERVER; "off" = never); the decoder stays local. Token from
   $MEDSA_SERVER_TOKEN, extra CA from --server-ca or $MEDSA_SERVER_CA. An unreachable, slow or wrong server
   falls back to the local encoder, said on stderr with the reason.`
 

@@ -39,7 +39,8 @@ type Options struct {
 	NoZoom bool
 
 	// Server is an Open Inference Protocol (KServe v2) server's HTTP root
-	// (e.g. http://127.0.0.1:8000) that encodes instead of the local encoder
+	// (e.g. http://127.0.0.1:8000) or gRPC endpoint (grpc://host:8001,
+	// grpcs:// = TLS) that encodes instead of the local encoder
 	// (docs/SERVER.md); "" = $MEDSA_SERVER, "off" = none. The decoder always
 	// runs locally; only preprocessed pixel tensors are sent.
 	Server        string

@@ -38,6 +38,7 @@ type tritonServer struct {
 	root string
 	repo string
 	port int
+	grpc int // gRPC port (grpc://127.0.0.1:grpc)
 	tok  string
 	cmd  *exec.Cmd
 	log  *bytes.Buffer
@@ -45,6 +46,8 @@ type tritonServer struct {
 }
 
 func (s *tritonServer) url() string { return fmt.Sprintf("http://127.0.0.1:%d", s.port) }
+
+func (s *tritonServer) grpcURL() string { return fmt.Sprintf("grpc://127.0.0.1:%d", s.grpc) }
 
 func needTriton(t testing.TB) string {
 	if os.Getenv("MEDSA_TRITON") == "" {
@@ -111,7 +114,7 @@ func startTriton(t testing.TB, root, repo string, port int) *tritonServer {
 	if err := os.WriteFile(tok, []byte(tritonToken), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := &tritonServer{t: t, root: root, repo: repo, port: port, tok: tok}
+	s := &tritonServer{t: t, root: root, repo: repo, port: port, grpc: freePort(t), tok: tok}
 	s.start()
 	t.Cleanup(s.stop)
 	return s
@@ -122,7 +125,7 @@ func (s *tritonServer) start() {
 	t.Helper()
 	s.log = &bytes.Buffer{}
 	s.cmd = exec.Command(filepath.Join(s.root, "scripts", "serve.sh"), "--repo", s.repo, "--port", fmt.Sprint(s.port),
-		"--token-file", s.tok)
+		"--grpc-port", fmt.Sprint(s.grpc), "--token-file", s.tok)
 	s.cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -250,6 +253,41 @@ func TestTriton(t *testing.T) {
 		}
 	})
 
+	// The same over gRPC (grpc://, raw_input_contents / raw_output_contents),
+	// and a wrong token refused there too.
+	t.Run("grpc", func(t *testing.T) {
+		for _, tc := range []struct {
+			model string
+			fp16  bool
+		}{{ServedModelName(man, "encoder"), false}, {"fp16-encoder", true}} {
+			t.Run(tc.model, func(t *testing.T) {
+				remote := openBundled(t, root, Options{Server: srv.grpcURL(), ServerToken: tritonToken, ServerModel: tc.model})
+				st := waitState(t, remote, ServerUp, 30*time.Second)
+				t.Logf("%s", st.Text)
+				tritonParity(t, root, local, remote, tc.fp16)
+				if !tc.fp16 && man.Has3D() {
+					tritonParity3D(t, local, remote)
+				}
+				if st := remote.ServerStatus(); st.LocalFallbacks != 0 || st.RemoteEncodes == 0 {
+					t.Fatalf("remote %d, local fallbacks %d: %s", st.RemoteEncodes, st.LocalFallbacks, st.Text)
+				}
+			})
+		}
+		t.Run("wrong-token", func(t *testing.T) {
+			e := openBundled(t, root, Options{Server: srv.grpcURL(), ServerToken: "not-the-token"})
+			st := waitState(t, e, ServerRefused, 30*time.Second)
+			t.Logf("%s", st.Text)
+			for _, s := range []string{"gRPC ", "check the token", "encoding locally"} {
+				if !strings.Contains(st.Text, s) {
+					t.Fatalf("status %q lacks %q", st.Text, s)
+				}
+			}
+			if strings.Contains(st.Text, "not-the-token") {
+				t.Fatalf("status shows the token: %q", st.Text)
+			}
+		})
+	})
+
 	vol := blobVolume(160, 160, 6, [3]float64{0.8, 0.8, 2}, [3]float64{80, 80, 2.5}, [3]float64{40, 30, 3})
 	click := Prompt{Points: []Point{{U: 80, V: 80, Positive: true}}}
 	ref := func(i int) SliceRef { return SliceRef{Vol: vol, VolumeID: "blob", Plane: volume.Axial, Index: i} }
@@ -341,49 +379,54 @@ func TestTriton(t *testing.T) {
 		}
 	})
 
+	// Over HTTP and over gRPC (the gRPC connection re-dials by itself).
 	t.Run("killed-and-back", func(t *testing.T) {
-		e := openBundled(t, root, Options{Server: srv.url(), ServerToken: tritonToken, ServerTimeout: 3 * time.Second,
-			ServerRetryMin: 200 * time.Millisecond})
-		waitState(t, e, ServerUp, 30*time.Second)
-		ctx := context.Background()
-		r0, err := e.Segment(ctx, ref(0), click)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sameAsLocal(t, 0, r0, false)
-		// Prefetch while the server dies: the background encodes fall back too.
-		e.Prefetch([]SliceRef{ref(3), ref(4)})
-		srv.kill()
-		r1, err := e.Segment(ctx, ref(1), click)
-		if err != nil {
-			t.Fatalf("segment with the server killed: %v", err)
-		}
-		sameAsLocal(t, 1, r1, false)
-		st := e.ServerStatus()
-		t.Logf("after the kill: %s", st.Text)
-		if st.State != ServerDown || !strings.Contains(st.Text, "unreachable, encoding locally") {
-			t.Fatalf("status %q", st.Text)
-		}
-		// Nothing lost: the slice encoded remotely is still cached; the prefetched ones arrive.
-		if !e.Ready(ref(0)) {
-			t.Fatal("the remotely encoded slice left the cache")
-		}
-		for _, i := range []int{3, 4} {
-			if err := e.Encode(ctx, ref(i)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		srv.start()
-		st = waitState(t, e, ServerUp, 30*time.Second)
-		t.Logf("back: %s", st.Text)
-		before := st.RemoteEncodes
-		r5, err := e.Segment(ctx, ref(5), click)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sameAsLocal(t, 5, r5, false)
-		if st := e.ServerStatus(); st.RemoteEncodes != before+1 {
-			t.Fatalf("after reconnecting the slice was not encoded on the server: %+v", st)
+		for _, u := range []struct{ name, url string }{{"http", srv.url()}, {"grpc", srv.grpcURL()}} {
+			t.Run(u.name, func(t *testing.T) {
+				e := openBundled(t, root, Options{Server: u.url, ServerToken: tritonToken, ServerTimeout: 3 * time.Second,
+					ServerRetryMin: 200 * time.Millisecond})
+				waitState(t, e, ServerUp, 30*time.Second)
+				ctx := context.Background()
+				r0, err := e.Segment(ctx, ref(0), click)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sameAsLocal(t, 0, r0, false)
+				// Prefetch while the server dies: the background encodes fall back too.
+				e.Prefetch([]SliceRef{ref(3), ref(4)})
+				srv.kill()
+				r1, err := e.Segment(ctx, ref(1), click)
+				if err != nil {
+					t.Fatalf("segment with the server killed: %v", err)
+				}
+				sameAsLocal(t, 1, r1, false)
+				st := e.ServerStatus()
+				t.Logf("after the kill: %s", st.Text)
+				if st.State != ServerDown || !strings.Contains(st.Text, "unreachable, encoding locally") {
+					t.Fatalf("status %q", st.Text)
+				}
+				// Nothing lost: the slice encoded remotely is still cached; the prefetched ones arrive.
+				if !e.Ready(ref(0)) {
+					t.Fatal("the remotely encoded slice left the cache")
+				}
+				for _, i := range []int{3, 4} {
+					if err := e.Encode(ctx, ref(i)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				srv.start()
+				st = waitState(t, e, ServerUp, 30*time.Second)
+				t.Logf("back: %s", st.Text)
+				before := st.RemoteEncodes
+				r5, err := e.Segment(ctx, ref(5), click)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sameAsLocal(t, 5, r5, false)
+				if st := e.ServerStatus(); st.RemoteEncodes != before+1 {
+					t.Fatalf("after reconnecting the slice was not encoded on the server: %+v", st)
+				}
+			})
 		}
 	})
 }

@@ -1,19 +1,19 @@
 // Package oip is a small client of the Open Inference Protocol (KServe v2)
-// over HTTP/REST, the protocol Triton, KServe, MLServer and OpenVINO Model
+// over gRPC (grpc:// and grpcs:// URLs; grpc.go) or HTTP/REST, the protocol Triton, KServe, MLServer and OpenVINO Model
 // Server speak: server and model readiness, model metadata, Triton's model
 // configuration extension, and inference with the binary tensor data
 // extension (tensors as raw little-endian bytes after a JSON header whose
-// length is in the Inference-Header-Content-Length header).
+// length is in the Inference-Header-Content-Length header); over gRPC the
+// tensors are raw_input_contents / raw_output_contents.
 //
-// The bearer token is sent in the Authorization header and never appears in
+// The bearer token is sent in the Authorization header (gRPC: authorization
+// metadata) and never appears in
 // an error or a log line.
 package oip
 
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,7 +21,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -29,7 +28,9 @@ import (
 
 // Config configures a Client.
 type Config struct {
-	URL    string // the server's HTTP root, e.g. http://127.0.0.1:8000 or https://gpu.example.org
+	// URL is the server's HTTP root, e.g. http://127.0.0.1:8000 or https://gpu.example.org,
+	// or its gRPC endpoint, grpc://host:port (grpcs:// = with TLS).
+	URL    string
 	Token  string // bearer token; "" = none
 	CAFile string // PEM file of extra root CAs (TLS), added to the system roots
 	// DialTimeout bounds connecting (TCP + TLS); 0 = 3 s. Requests are bounded by their context.
@@ -41,6 +42,7 @@ type Client struct {
 	base  *url.URL
 	token string
 	hc    *http.Client
+	g     *grpcTransport // non-nil: gRPC
 }
 
 // ErrUnauthorized is wrapped by errors of requests the server refused for
@@ -55,12 +57,20 @@ var ErrNotFound = errors.New("not found")
 type Error struct {
 	Server string // the server's root URL
 	Op     string // what was asked, e.g. "infer medsa-tiny-encoder"
-	Status int    // HTTP status
+	Status int    // HTTP status (gRPC: the HTTP status of the same meaning)
+	GRPC   string // gRPC status code, e.g. "Unavailable"; "" over HTTP
 	Msg    string // the server's message
 }
 
 func (e *Error) Error() string {
 	s := fmt.Sprintf("server %s: %s: HTTP %d", e.Server, e.Op, e.Status)
+	switch e.GRPC {
+	case "":
+	case "OK": // answered, but not ready
+		s = fmt.Sprintf("server %s: %s", e.Server, e.Op)
+	default:
+		s = fmt.Sprintf("server %s: %s: gRPC %s", e.Server, e.Op, e.GRPC)
+	}
 	if e.Msg != "" {
 		s += ": " + e.Msg
 	}
@@ -87,13 +97,12 @@ func (e *Error) Unwrap() error {
 func New(cfg Config) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(cfg.URL, "/"))
 	if err != nil {
-		return nil, fmt.Errorf("server URL %q: want http:// or https://host:port (%w)", cfg.URL, err)
+		return nil, fmt.Errorf("server URL %q: want http:// or https:// (the HTTP root) or grpc://host:port (%w)", cfg.URL, err)
 	}
-	if u.Scheme == "grpc" {
-		return nil, fmt.Errorf("server URL %q: gRPC is not supported yet; give the server's HTTP root, e.g. http://%s:8000", cfg.URL, u.Hostname())
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("server URL %q: want http:// or https:// (the server's HTTP root)", cfg.URL)
+	switch u.Scheme {
+	case "http", "https", "grpc", "grpcs":
+	default:
+		return nil, fmt.Errorf("server URL %q: want http:// or https:// (the server's HTTP root) or grpc:// or grpcs://host:port", cfg.URL)
 	}
 	if u.Host == "" {
 		return nil, fmt.Errorf("server URL %q has no host", cfg.URL)
@@ -105,6 +114,16 @@ func New(cfg Config) (*Client, error) {
 	if dial <= 0 {
 		dial = 3 * time.Second
 	}
+	if u.Scheme == "grpc" || u.Scheme == "grpcs" {
+		if u.Port() == "" || strings.Trim(u.Path, "/") != "" {
+			return nil, fmt.Errorf("server URL %q: a gRPC endpoint is grpc://host:port (Triton's default port is 8001)", cfg.URL)
+		}
+		g, err := newGRPC(u.Host, u.Scheme == "grpcs", cfg.CAFile, dial)
+		if err != nil {
+			return nil, fmt.Errorf("server URL %s: %w", u, err)
+		}
+		return &Client{base: u, token: cfg.Token, g: g}, nil
+	}
 	tr := &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
 		DialContext:         (&net.Dialer{Timeout: dial, KeepAlive: 30 * time.Second}).DialContext,
@@ -113,20 +132,9 @@ func New(cfg Config) (*Client, error) {
 		IdleConnTimeout:     90 * time.Second,
 	}
 	if u.Scheme == "https" {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12}
-		if cfg.CAFile != "" {
-			pool, err := x509.SystemCertPool()
-			if err != nil || pool == nil {
-				pool = x509.NewCertPool()
-			}
-			pem, err := os.ReadFile(cfg.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("server CA file: %w", err)
-			}
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("server CA file %s: no PEM certificates in it", cfg.CAFile)
-			}
-			tc.RootCAs = pool
+		tc, err := tlsConfig(cfg.CAFile)
+		if err != nil {
+			return nil, err
 		}
 		tr.TLSClientConfig = tc
 	}
@@ -136,8 +144,17 @@ func New(cfg Config) (*Client, error) {
 // URL is the server's root URL.
 func (c *Client) URL() string { return c.base.String() }
 
-// Close releases idle connections.
-func (c *Client) Close() { c.hc.CloseIdleConnections() }
+// GRPC reports whether the client speaks gRPC (else HTTP/REST).
+func (c *Client) GRPC() bool { return c.g != nil }
+
+// Close releases idle connections (gRPC: closes the connection).
+func (c *Client) Close() {
+	if c.g != nil {
+		_ = c.g.conn.Close()
+		return
+	}
+	c.hc.CloseIdleConnections()
+}
 
 func (c *Client) endpoint(parts ...string) string {
 	u := *c.base
@@ -207,11 +224,17 @@ func (c *Client) getJSON(ctx context.Context, op string, v any, parts ...string)
 
 // ServerReady is GET /v2/health/ready (nil when ready).
 func (c *Client) ServerReady(ctx context.Context) error {
+	if c.g != nil {
+		return c.grpcServerReady(ctx)
+	}
 	return c.getJSON(ctx, "server ready", nil, "v2", "health", "ready")
 }
 
 // ModelReady is GET /v2/models/NAME[/versions/V]/ready (nil when ready).
 func (c *Client) ModelReady(ctx context.Context, name, version string) error {
+	if c.g != nil {
+		return c.grpcModelReady(ctx, name, version)
+	}
 	p := []string{"v2", "models", name}
 	if version != "" {
 		p = append(p, "versions", version)
@@ -238,6 +261,9 @@ type ModelMetadata struct {
 
 // ModelMetadata is GET /v2/models/NAME.
 func (c *Client) ModelMetadata(ctx context.Context, name string) (*ModelMetadata, error) {
+	if c.g != nil {
+		return c.grpcModelMetadata(ctx, name)
+	}
 	var m ModelMetadata
 	if err := c.getJSON(ctx, "model "+name+" metadata", &m, "v2", "models", name); err != nil {
 		return nil, err
@@ -250,6 +276,9 @@ func (c *Client) ModelMetadata(ctx context.Context, name string) (*ModelMetadata
 // parameters { key: ... value: { string_value: ... } }). Servers without the
 // extension answer 404 (the error wraps ErrNotFound).
 func (c *Client) ModelParameters(ctx context.Context, name string) (map[string]string, error) {
+	if c.g != nil {
+		return c.grpcModelParameters(ctx, name)
+	}
 	var cfg struct {
 		Parameters map[string]struct {
 			StringValue string `json:"string_value"`
@@ -376,6 +405,9 @@ func EncodeInferRequest(inputs []Tensor, outputs []string) ([]byte, int, error) 
 // Infer is POST /v2/models/NAME[/versions/V]/infer with the binary tensor
 // data extension for the inputs and the requested outputs.
 func (c *Client) Infer(ctx context.Context, model, version string, inputs []Tensor, outputs []string) (*InferResult, error) {
+	if c.g != nil {
+		return c.grpcInfer(ctx, model, version, inputs, outputs)
+	}
 	op := "infer " + model
 	body, hlen, err := EncodeInferRequest(inputs, outputs)
 	if err != nil {

@@ -21,7 +21,10 @@ func TestNewURL(t *testing.T) {
 	}{
 		{"http://127.0.0.1:8000", ""},
 		{"https://gpu.example.org/triton/", ""},
-		{"grpc://127.0.0.1:8001", "gRPC is not supported yet"},
+		{"grpc://127.0.0.1:8001", ""},
+		{"grpcs://gpu.example.org:8001", ""},
+		{"grpc://127.0.0.1", "grpc://host:port"},
+		{"grpc://user:secret@127.0.0.1:8001", "credentials in the URL"},
 		{"127.0.0.1:8000", "want http:// or https://"},
 		{"http://", "no host"},
 		{"http://user:secret@host:8000", "credentials in the URL"},

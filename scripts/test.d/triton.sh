@@ -5,7 +5,7 @@
 #    FP16 wire: embeddings within half an fp16 ulp), and the faults: wrong model version refused with both values,
 #    wrong token refused with a clear error, slow server -> client timeout and local fallback, server killed mid-
 #    session -> local fallback with nothing lost, reconnect when it is back.
-# 2. The CLI: `medsa segment --server URL` writes the same mask as without; `medsa bench --server URL --json` has
+# 2. The CLI: `medsa segment --server URL` (HTTP and grpc://) writes the same mask as without; `medsa bench --server URL --json` has
 #    provider "server" and the remote keys. Needs bin/medsa, the Triton venv (make triton-venv) and nibabel.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -35,8 +35,9 @@ cleanup() { # the server's own process group (setsid) only, never ours; the scri
 }
 trap cleanup EXIT
 PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+GPORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$M" serve-config --no-3d "$tmp/repo" >/dev/null
-TMPDIR=$tmp setsid scripts/serve.sh --repo "$tmp/repo" --port "$PORT" >"$tmp/server.log" 2>&1 &
+TMPDIR=$tmp setsid scripts/serve.sh --repo "$tmp/repo" --port "$PORT" --grpc-port "$GPORT" >"$tmp/server.log" 2>&1 &
 srv=$!
 for _ in $(seq 1 240); do curl -sf "http://127.0.0.1:$PORT/v2/health/ready" && break; sleep 0.25; done
 curl -sf "http://127.0.0.1:$PORT/v2/health/ready" || { echo "triton: server not ready"; cat "$tmp/server.log"; exit 1; }
@@ -46,6 +47,9 @@ args=(--image "$T1" --plane coronal --box 29,25,93,60,30 --point 60,45,30,+ --th
 MEDSA_SERVER=$URL "$M" segment "${args[@]}" --out "$tmp/remote.nii.gz" >"$tmp/remote.log" 2>"$tmp/remote.err" \
   || { cat "$tmp/remote.log" "$tmp/remote.err"; exit 1; }
 grep -q "encoding on the server" "$tmp/remote.log" || { echo "triton: segment did not encode on the server"; cat "$tmp/remote.log" "$tmp/remote.err"; exit 1; }
+"$M" segment "${args[@]}" --out "$tmp/grpc.nii.gz" --server "grpc://127.0.0.1:$GPORT" >"$tmp/grpc.log" 2>"$tmp/grpc.err" \
+  || { cat "$tmp/grpc.log" "$tmp/grpc.err"; exit 1; }
+grep -q "grpc://127.0.0.1:$GPORT: encoding on the server" "$tmp/grpc.log" "$tmp/grpc.err" || { echo "triton: segment did not encode on the server over gRPC"; cat "$tmp/grpc.log" "$tmp/grpc.err"; exit 1; }
 "$M" bench --server "$URL" --n 3 --json 2>/dev/null >"$tmp/bench.json"
 # A server that is gone: the CLI still segments, and says why on stderr.
 "$M" segment "${args[@]}" --out "$tmp/gone.nii.gz" --server http://127.0.0.1:1 >"$tmp/gone.log" 2>"$tmp/gone.err" \
@@ -56,7 +60,7 @@ import json, sys
 import numpy as np, nibabel as nib
 tmp, url = sys.argv[1], sys.argv[2]
 a = np.asarray(nib.load(f"{tmp}/local.nii.gz").dataobj)
-for other in ("remote", "gone"):
+for other in ("remote", "grpc", "gone"):
     b = np.asarray(nib.load(f"{tmp}/{other}.nii.gz").dataobj)
     assert a.shape == b.shape and a.sum() > 0, (a.shape, b.shape, a.sum())
     inter = np.logical_and(a > 0, b > 0).sum()
