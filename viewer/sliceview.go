@@ -1,11 +1,12 @@
 // Package viewer holds medsa's Fyne widgets: the slice view draws a
-// workspace.View (plane, slice, window) of a volume with its label overlay,
-// prompt glyphs and the model's preview, and turns pointer events into tool
-// gestures of the interaction package. It owns no annotation state (that
-// lives in interaction.Session) and no view state but zoom and pan, which
-// depend on the widget's size. Pointer, key and paint callbacks all run on
-// Fyne's UI goroutine; the session and the view state are read through their
-// own locks.
+// workspace.View (plane, slice, window, zoom and pan) of a volume with its
+// label overlay, prompt glyphs and the model's preview, and turns pointer
+// events into tool gestures of the interaction package. It owns no annotation
+// state (that lives in interaction.Session) and no view state (that lives in
+// the workspace.View); it keeps only each plane's geometry sized to the
+// widget, and refits a fitted plane when its size changes. Pointer, key and
+// paint callbacks all run on Fyne's UI goroutine; the session and the view
+// state are read through their own locks.
 package viewer
 
 import (
@@ -70,7 +71,7 @@ type SliceView struct {
 
 	Sess  *interaction.Session
 	Ctrl  *interaction.Controller
-	State *workspace.View // plane, slices and window: the view state this widget draws
+	State *workspace.View // plane, slices, window, zoom and pan: the view state this widget draws
 
 	// Callbacks (called on the UI goroutine).
 	// OnPrompt: the prompts of k changed, ask the model; at is the pointer
@@ -93,8 +94,7 @@ type SliceView struct {
 	Cross func() ([3]int, bool)
 
 	mu      sync.Mutex
-	views   map[volume.Plane]*render.View
-	fitted  map[volume.Plane]bool
+	views   map[volume.Plane]*render.View // each plane's geometry sized to the widget; zoom and pan are State's
 	slice   *volume.Slice
 	sliceK  interaction.SliceKey
 	sliceOK bool
@@ -129,13 +129,10 @@ func NewSliceView(sess *interaction.Session, ctrl *interaction.Controller) *Slic
 // NewSliceViewOf draws the view state st (a workspace document's view).
 func NewSliceViewOf(st *workspace.View, sess *interaction.Session, ctrl *interaction.Controller) *SliceView {
 	v := sess.Volume()
-	sv := &SliceView{Sess: sess, Ctrl: ctrl, State: st, views: map[volume.Plane]*render.View{}, fitted: map[volume.Plane]bool{}}
+	sv := &SliceView{Sess: sess, Ctrl: ctrl, State: st, views: map[volume.Plane]*render.View{}}
 	sv.photo = v.Channels == 3 || (v.Is2D() && v.Modality != "CT" && v.Modality != "MR")
 	if v.Modality == "CT" {
 		sv.unitLabel = "HU"
-	}
-	for _, p := range []volume.Plane{volume.Axial, volume.Coronal, volume.Sagittal} {
-		sv.fitted[p] = true
 	}
 	sv.ExtendBaseWidget(sv)
 	return sv
@@ -195,8 +192,15 @@ func (sv *SliceView) SetWindow(w [2]float64) {
 // IsPhoto reports a colour or 2D photo shown as stored (no W/L, no orientation letters).
 func (sv *SliceView) IsPhoto() bool { return sv.photo }
 
-// viewLocked returns the current plane's view transform, sized to the widget (lock held).
+// viewLocked returns the current plane's view transform, sized to the widget,
+// with the zoom and pan of the view state (lock held).
 func (sv *SliceView) viewLocked() *render.View {
+	_, v := sv.planeViewLocked()
+	return v
+}
+
+// planeViewLocked is viewLocked with the plane it is of (lock held).
+func (sv *SliceView) planeViewLocked() (volume.Plane, *render.View) {
 	p := sv.State.Plane()
 	v, ok := sv.views[p]
 	vol := sv.Sess.Volume()
@@ -214,13 +218,27 @@ func (sv *SliceView) viewLocked() *render.View {
 		}
 		sv.views[p] = v
 	}
+	z := sv.State.ZoomPan(p)
+	v.Zoom, v.PanX, v.PanY = z.Zoom, z.PanX, z.PanY
 	if v.ViewW != float64(sv.size.Width) || v.ViewH != float64(sv.size.Height) {
 		v.ViewW, v.ViewH = float64(sv.size.Width), float64(sv.size.Height)
-		if sv.fitted[p] {
+		if z.Fitted {
 			v.Fit()
+			sv.State.SetZoomPan(p, workspace.ZoomPan{Zoom: v.Zoom, PanX: v.PanX, PanY: v.PanY, Fitted: true})
 		}
 	}
-	return v
+	return p, v
+}
+
+// changeView applies f to the current plane's view transform, stores the
+// zoom and pan it leaves in the view state (fitted or not) and redraws.
+func (sv *SliceView) changeView(fitted bool, f func(v *render.View)) {
+	sv.mu.Lock()
+	p, v := sv.planeViewLocked()
+	f(v)
+	sv.State.SetZoomPan(p, workspace.ZoomPan{Zoom: v.Zoom, PanX: v.PanX, PanY: v.PanY, Fitted: fitted})
+	sv.mu.Unlock()
+	sv.Refresh()
 }
 
 // View returns a copy of the current view transform (Fyne units).
@@ -231,30 +249,14 @@ func (sv *SliceView) View() render.View {
 }
 
 // Fit fits the slice to the view.
-func (sv *SliceView) Fit() {
-	sv.mu.Lock()
-	sv.fitted[sv.State.Plane()] = true
-	sv.viewLocked().Fit()
-	sv.mu.Unlock()
-	sv.Refresh()
-}
+func (sv *SliceView) Fit() { sv.changeView(true, (*render.View).Fit) }
 
 // OneToOne shows one screen pixel per image pixel.
-func (sv *SliceView) OneToOne() {
-	sv.mu.Lock()
-	sv.fitted[sv.State.Plane()] = false
-	sv.viewLocked().OneToOne()
-	sv.mu.Unlock()
-	sv.Refresh()
-}
+func (sv *SliceView) OneToOne() { sv.changeView(false, (*render.View).OneToOne) }
 
 // ZoomAt zooms by f around pos.
 func (sv *SliceView) ZoomAt(pos fyne.Position, f float64) {
-	sv.mu.Lock()
-	sv.fitted[sv.State.Plane()] = false
-	sv.viewLocked().ZoomAt(float64(pos.X), float64(pos.Y), f)
-	sv.mu.Unlock()
-	sv.Refresh()
+	sv.changeView(false, func(v *render.View) { v.ZoomAt(float64(pos.X), float64(pos.Y), f) })
 }
 
 // ToSlice maps a widget position to slice pixel coordinates.
@@ -554,14 +556,11 @@ func (sv *SliceView) Dragged(ev *fyne.DragEvent) {
 	sv.mu.Unlock()
 	switch sv.btn {
 	case desktop.MouseButtonTertiary:
-		sv.mu.Lock()
-		v := sv.viewLocked()
-		v.PanX += float64(ev.Position.X - sv.panLast.X)
-		v.PanY += float64(ev.Position.Y - sv.panLast.Y)
-		sv.fitted[sv.State.Plane()] = false
-		sv.panLast = ev.Position
-		sv.mu.Unlock()
-		sv.Refresh()
+		sv.changeView(false, func(v *render.View) {
+			v.PanX += float64(ev.Position.X - sv.panLast.X)
+			v.PanY += float64(ev.Position.Y - sv.panLast.Y)
+			sv.panLast = ev.Position
+		})
 	default:
 		if !sv.Ctrl.Busy() {
 			return

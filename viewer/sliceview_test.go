@@ -340,3 +340,31 @@ func TestRenderWhileOthersEdit(t *testing.T) {
 		t.Errorf("%d frames drawn, want 30", got)
 	}
 }
+
+// Zoom and pan are the workspace.View's, per plane: they survive a plane
+// switch and a widget drawing another view state has its own.
+func TestZoomPanLiveInViewState(t *testing.T) {
+	sv, _ := newView(t, testVolume([3]int{32, 32, 40}, volume.Identity()))
+	fit := sv.View()
+	if z := sv.State.ZoomPan(volume.Axial); !z.Fitted || z.Zoom != fit.Zoom {
+		t.Fatalf("fitted view state %+v, view zoom %v", z, fit.Zoom)
+	}
+	sv.ZoomAt(fyne.NewPos(100, 120), 2)
+	zoomed := sv.View()
+	if z := sv.State.ZoomPan(volume.Axial); z.Fitted || z.Zoom != zoomed.Zoom || z.PanX != zoomed.PanX || z.PanY != zoomed.PanY {
+		t.Fatalf("zoom not in the view state: %+v, view %v %v %v", z, zoomed.Zoom, zoomed.PanX, zoomed.PanY)
+	}
+	sv.SetPlane(volume.Coronal)
+	if z := sv.View().Zoom; z == zoomed.Zoom {
+		t.Error("coronal shows axial's zoom")
+	}
+	sv.SetPlane(volume.Axial)
+	if v := sv.View(); v.Zoom != zoomed.Zoom || v.PanX != zoomed.PanX || v.PanY != zoomed.PanY {
+		t.Errorf("plane switch lost the zoom: %v,%v,%v want %v,%v,%v", v.Zoom, v.PanX, v.PanY, zoomed.Zoom, zoomed.PanX, zoomed.PanY)
+	}
+	other := NewSliceView(sv.Sess, sv.Ctrl)
+	other.Resize(fyne.NewSize(400, 400))
+	if z := other.State.ZoomPan(volume.Axial); !z.Fitted {
+		t.Errorf("another view state shares the zoom: %+v", z)
+	}
+}

@@ -151,8 +151,8 @@ func (d *Doc) CancelSegment() {
 // --- views and the crosshair ---
 
 // View is the state of one slice view: its plane, the slice shown on each
-// plane and the display window. Zoom and pan stay with the widget (they
-// depend on its size). Safe for concurrent use.
+// plane, the display window and each plane's zoom and pan. Safe for
+// concurrent use.
 type View struct {
 	vol  *volume.Volume
 	axes [3]int
@@ -161,6 +161,17 @@ type View struct {
 	plane  volume.Plane
 	index  [3]int // per plane
 	window [2]float64
+	zoom   [3]ZoomPan // per plane
+}
+
+// ZoomPan is how one plane of a view is magnified and moved, in the units of
+// the widget that draws it (Fyne units, not device pixels). Fitted means the
+// slice fits the widget: the widget recomputes Zoom and Pan from its size
+// whenever that changes; any zoom, pan or 1:1 clears it.
+type ZoomPan struct {
+	Zoom       float64 // screen units per mm (0 until first fitted)
+	PanX, PanY float64 // offset of the image centre from the view centre
+	Fitted     bool
 }
 
 // NewView shows vol's axial plane, each plane at its middle slice, in the
@@ -173,6 +184,7 @@ func NewView(vol *volume.Volume) *View {
 	for _, p := range []volume.Plane{volume.Axial, volume.Coronal, volume.Sagittal} {
 		v.axes[p] = vol.Affine.PlaneAxis(p, vol.Size)
 		v.index[p] = vol.Size[v.axes[p]] / 2
+		v.zoom[p].Fitted = true
 	}
 	return v
 }
@@ -236,6 +248,21 @@ func (v *View) SetWindow(w [2]float64) [2]float64 {
 	v.window = w
 	v.mu.Unlock()
 	return w
+}
+
+// ZoomPan is plane p's zoom and pan (each plane keeps its own across plane
+// switches; a new view fits every plane).
+func (v *View) ZoomPan(p volume.Plane) ZoomPan {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.zoom[p]
+}
+
+// SetZoomPan sets plane p's zoom and pan.
+func (v *View) SetZoomPan(p volume.Plane, z ZoomPan) {
+	v.mu.Lock()
+	v.zoom[p] = z
+	v.mu.Unlock()
 }
 
 // Views lists the document's views, the main one first.
