@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/medsa/medsa/model/internal/f16"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -337,7 +338,7 @@ func TestEngineCacheBound(t *testing.T) {
 
 func TestHalfRoundTrip(t *testing.T) {
 	for _, x := range []float32{0, 1, -1, 0.5, 65504, 1e-7, -3.14159, 6.1e-5, 1e5} {
-		y := fromHalf(toHalf(x))
+		y := f16.ToFloat32(f16.FromFloat32(x))
 		d := y - x
 		if d < 0 {
 			d = -d

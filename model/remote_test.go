@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"github.com/medsa/medsa/model/internal/f16"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -100,7 +101,7 @@ func (f *fakeOIP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if f.fp16 {
 			data = make([]byte, 2*len(out))
 			for i, x := range out {
-				binary.LittleEndian.PutUint16(data[2*i:], oip.Float32ToHalf(x))
+				binary.LittleEndian.PutUint16(data[2*i:], f16.FromFloat32(x))
 			}
 		}
 		hdr, _ := json.Marshal(map[string]any{"model_name": name, "outputs": []map[string]any{{

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/pem"
 	"errors"
+	"github.com/medsa/medsa/model/internal/f16"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -44,9 +45,9 @@ func TestNewURL(t *testing.T) {
 
 func TestDecodeInferResponse(t *testing.T) {
 	f32 := Float32ToBytes([]float32{1, -2.5, 3})
-	f16 := make([]byte, 6)
+	half := make([]byte, 6)
 	for i, x := range []float32{1, -2.5, 3} {
-		binary.LittleEndian.PutUint16(f16[2*i:], Float32ToHalf(x))
+		binary.LittleEndian.PutUint16(half[2*i:], f16.FromFloat32(x))
 	}
 	bin := func(hdr string, data []byte) ([]byte, string) {
 		return append([]byte(hdr), data...), strconv.Itoa(len(hdr))
@@ -61,7 +62,7 @@ func TestDecodeInferResponse(t *testing.T) {
 			return bin(`{"outputs":[{"name":"y","datatype":"FP32","shape":[1,3],"parameters":{"binary_data_size":12}}]}`, f32)
 		}, []float32{1, -2.5, 3}, ""},
 		{"fp16 binary", func() ([]byte, string) {
-			return bin(`{"outputs":[{"name":"y","datatype":"FP16","shape":[3],"parameters":{"binary_data_size":6}}]}`, f16)
+			return bin(`{"outputs":[{"name":"y","datatype":"FP16","shape":[3],"parameters":{"binary_data_size":6}}]}`, half)
 		}, []float32{1, -2.5, 3}, ""},
 		{"json data", func() ([]byte, string) {
 			return []byte(`{"outputs":[{"name":"y","datatype":"FP32","shape":[1,3],"data":[1,-2.5,3]}]}`), ""
@@ -108,13 +109,13 @@ func TestDecodeInferResponse(t *testing.T) {
 
 func TestHalf(t *testing.T) {
 	for _, x := range []float32{0, 1, -1, 0.5, 65504, 1e-7, -3.14159, 6.1e-5, float32(math.Inf(1))} {
-		h := Float32ToHalf(x)
-		y := HalfToFloat32(h)
+		h := f16.FromFloat32(x)
+		y := f16.ToFloat32(h)
 		if d := math.Abs(float64(x - y)); d > math.Abs(float64(x))*math.Pow(2, -11)+math.Pow(2, -25) && !math.IsInf(float64(x), 0) {
 			t.Errorf("%g -> %#04x -> %g", x, h, y)
 		}
 	}
-	if HalfToFloat32(0x3c00) != 1 || HalfToFloat32(0xc000) != -2 {
+	if f16.ToFloat32(0x3c00) != 1 || f16.ToFloat32(0xc000) != -2 {
 		t.Error("binary16 constants")
 	}
 }
