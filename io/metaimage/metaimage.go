@@ -481,16 +481,8 @@ func (h *header) source(dir string, br *bufio.Reader, size int64, k rawio.Kind, 
 			return nil, errors.New("ElementDataFile LIST names no file")
 		}
 	case len(f) >= 4 && strings.Contains(f[0], "%"):
-		var n [3]int
-		for i := range n {
-			v, err := strconv.Atoi(f[i+1])
-			if err != nil {
-				return nil, fmt.Errorf("ElementDataFile: %q is not an integer", f[i+1])
-			}
-			n[i] = v
-		}
 		var err error
-		if files, err = rawio.Pattern(f[0], n[0], n[1], n[2]); err != nil {
+		if files, err = rawio.PatternFields(f); err != nil {
 			return nil, fmt.Errorf("ElementDataFile: %w", err)
 		}
 	default:

@@ -675,16 +675,8 @@ func (h *header) dataFiles(dir string) ([]string, error) {
 			return nil, errors.New("data file: LIST names no file")
 		}
 	case len(f) >= 4 && strings.Contains(f[0], "%"):
-		var n [3]int
-		for i := range n {
-			v, err := strconv.Atoi(f[i+1])
-			if err != nil {
-				return nil, fmt.Errorf("data file: %q is not an integer", f[i+1])
-			}
-			n[i] = v
-		}
 		var err error
-		if names, err = rawio.Pattern(f[0], n[0], n[1], n[2]); err != nil {
+		if names, err = rawio.PatternFields(f); err != nil {
 			return nil, fmt.Errorf("data file: %w", err)
 		}
 	default:

@@ -483,6 +483,23 @@ func (p *Pieces) Close() {
 // MaxFiles bounds how many data files a header may name.
 const MaxFiles = 1 << 16
 
+// PatternFields expands a header's "FORMAT MIN MAX STEP" data-file field (split on
+// white space; fields past the fourth are ignored) with Pattern.
+func PatternFields(f []string) ([]string, error) {
+	if len(f) < 4 {
+		return nil, fmt.Errorf("%q: want FORMAT MIN MAX STEP", f)
+	}
+	var n [3]int
+	for i := range n {
+		v, err := strconv.Atoi(f[i+1])
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an integer", f[i+1])
+		}
+		n[i] = v
+	}
+	return Pattern(f[0], n[0], n[1], n[2])
+}
+
 // Pattern expands a numbered file-name format ("slice%03d.raw") over min..max
 // (inclusive) by step, as NRRD and MetaImage headers write it. The format must
 // hold exactly one integer verb (%d or %i, with flags and width).
