@@ -9,6 +9,9 @@ import (
 	"github.com/medsa/medsa/io/volume"
 )
 
+// loadOpen reads an image (tests replace it to watch the context it gets).
+var loadOpen = load.Open
+
 type openJob struct {
 	path   string
 	cancel func()
@@ -18,9 +21,10 @@ type openJob struct {
 // Open reads path (a file, a folder, a PACS series URL; seriesUID picks one
 // series of a folder) in the background; the result replaces the document
 // (Opened), or OpenFailed / OpenCancelled tell why not. Progress comes as
-// OpenProgress for a PACS retrieval. The returned cancel stops the open: a
-// PACS retrieval at once, a local read by dropping its result when it ends
-// (the readers take no context). A second Open cancels the first.
+// OpenProgress for a PACS retrieval. The returned cancel stops the open at
+// once: a PACS retrieval stops its transfer, a local read stops between DICOM
+// files or within a megabyte of voxels (load.Options.Context), and whatever it
+// returns is dropped. A second Open cancels the first.
 func (w *Workspace) Open(path, seriesUID string) (cancel func()) {
 	ctx, stop := context.WithCancel(context.Background())
 	job := &openJob{path: path}
@@ -49,7 +53,7 @@ func (w *Workspace) Open(path, seriesUID string) (cancel func()) {
 		Progress: func(done, total int) { w.post(func() { w.emit(OpenProgress{Done: done, Total: total}) }) }}
 	go func() {
 		t0 := timeNow()
-		vol, err := load.Open(path, opt)
+		vol, err := loadOpen(path, opt)
 		if err == nil {
 			err = vol.Validate()
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/medsa/medsa/interaction"
+	"github.com/medsa/medsa/io/load"
 	"github.com/medsa/medsa/io/nifti"
 	"github.com/medsa/medsa/io/volume"
 	"github.com/medsa/medsa/model"
@@ -398,6 +399,36 @@ func TestOpenAndCancel(t *testing.T) {
 	if len(dropped) != 1 || dropped[0] != first.VolID {
 		t.Errorf("dropped %v, want [%s]", dropped, first.VolID)
 	}
+}
+
+// TestCancelStopsTheRead: cancelling an open cancels the reader's context (the
+// readers stop on it: io/load's TestOpenCancelled), so a long local read does
+// not run on after the user gave up on it.
+func TestCancelStopsTheRead(t *testing.T) {
+	stopped := make(chan error, 1)
+	started := make(chan struct{})
+	old := loadOpen
+	loadOpen = func(path string, opt load.Options) (*volume.Volume, error) {
+		close(started)
+		<-opt.Context.Done() // a read that would go on for ever
+		stopped <- opt.Context.Err()
+		return nil, opt.Context.Err()
+	}
+	t.Cleanup(func() { loadOpen = old })
+	h := newHarness(t, "")
+	cancel := h.w.Open("/data/huge.nii.gz", "")
+	<-started
+	cancel()
+	select {
+	case err := <-stopped:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("the reader stopped with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("cancel did not reach the reader")
+	}
+	wait[OpenCancelled](h)
+	none[OpenFailed](h, 200*time.Millisecond) // the read's error after a cancel is not news
 }
 
 // TestCLIMaskReopensWithRecords: a mask whose sidecar `medsa segment` wrote

@@ -2,6 +2,7 @@ package dicom
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -230,7 +231,7 @@ func cross(a, b [3]float64) [3]float64 {
 func dot(a, b [3]float64) float64 { return a[0]*b[0] + a[1]*b[1] + a[2]*b[2] }
 
 // build assembles the chosen files of one series into a volume.
-func build(name string, hs []*header) (*volumeT, error) {
+func build(ctx context.Context, name string, hs []*header) (*volumeT, error) {
 	var notes []string
 	// Keep the largest group of files that share the pixel format (and mosaic tiling).
 	type fmtKey struct {
@@ -375,9 +376,11 @@ func build(name string, hs []*header) (*volumeT, error) {
 	}
 	errs := make([]error, len(files))
 	plane := int(frameVox)
-	parallel(len(files), func(i int) {
+	if err := parallel(ctx, len(files), func(i int) {
 		errs[i] = decodeFile(files[i], pf, slots[files[i]], sel, v.Data, plane)
-	})
+	}); err != nil {
+		return nil, err
+	}
 	for _, err := range errs {
 		if err != nil {
 			return nil, err

@@ -6,6 +6,7 @@ package dicom
 // Headers only: no pixels are decoded.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -107,7 +108,7 @@ type SourceRefs struct {
 // paths and returns the per-slice references, in the slice order of ReadFiles.
 func ReadRefs(paths []string, uid string) (*SourceRefs, error) {
 	name := strings.Join(paths, ", ")
-	hs, _, err := scan(paths)
+	hs, _, err := scan(context.Background(), paths)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package dicom
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -84,9 +85,12 @@ func readHeaderFile(path string) (h *header, err error) {
 
 // scan lists the files under paths (directories recursively) and parses their
 // headers in parallel. Non-DICOM files are skipped with a note.
-func scan(paths []string) ([]*header, []string, error) {
+func scan(ctx context.Context, paths []string) ([]*header, []string, error) {
 	var files []string
 	for _, p := range paths {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
 		st, err := os.Stat(p)
 		if err != nil {
 			return nil, nil, err
@@ -96,6 +100,9 @@ func scan(paths []string) ([]*header, []string, error) {
 			continue
 		}
 		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if cerr := ctx.Err(); cerr != nil {
+				return cerr
+			}
 			if err != nil {
 				return err
 			}
@@ -114,9 +121,11 @@ func scan(paths []string) ([]*header, []string, error) {
 	sort.Strings(files)
 	hs := make([]*header, len(files))
 	errs := make([]error, len(files))
-	parallel(len(files), func(i int) {
+	if err := parallel(ctx, len(files), func(i int) {
 		hs[i], errs[i] = readHeaderFile(files[i])
-	})
+	}); err != nil {
+		return nil, nil, err
+	}
 	var out []*header
 	var notes []string
 	skipped, nopix := 0, 0
@@ -162,14 +171,18 @@ func scan(paths []string) ([]*header, []string, error) {
 	return out, notes, nil
 }
 
-// parallel runs f(0..n-1) on up to GOMAXPROCS goroutines.
-func parallel(n int, f func(i int)) {
+// parallel runs f(0..n-1) on up to GOMAXPROCS goroutines. Once ctx is done no
+// new item starts and its error is returned (items under way finish).
+func parallel(ctx context.Context, n int, f func(i int)) error {
 	w := min(runtime.GOMAXPROCS(0), n)
 	if w <= 1 {
 		for i := 0; i < n; i++ {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			f(i)
 		}
-		return
+		return ctx.Err()
 	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -183,7 +196,7 @@ func parallel(n int, f func(i int)) {
 				i := next
 				next++
 				mu.Unlock()
-				if i >= n {
+				if i >= n || ctx.Err() != nil {
 					return
 				}
 				f(i)
@@ -191,6 +204,7 @@ func parallel(n int, f func(i int)) {
 		}()
 	}
 	wg.Wait()
+	return ctx.Err()
 }
 
 func group(hs []*header) ([]Series, map[string][]*header) {
@@ -224,7 +238,7 @@ func group(hs []*header) ([]Series, map[string][]*header) {
 
 // ListSeries lists the series under path (a folder, recursively, or one file).
 func ListSeries(path string) ([]Series, error) {
-	hs, _, err := scan([]string{path})
+	hs, _, err := scan(context.Background(), []string{path})
 	if err != nil {
 		return nil, err
 	}
@@ -248,17 +262,29 @@ func ReadFiles(paths []string, uid string) (*volumeT, error) {
 
 // ReadFilesSeries is ReadFiles that also returns every series found (one scan).
 func ReadFilesSeries(paths []string, uid string) (*volumeT, []Series, error) {
+	return ReadFilesSeriesContext(context.Background(), paths, uid)
+}
+
+// ReadFilesSeriesContext is ReadFilesSeries that stops when ctx is done: no
+// new file is opened or decoded after that, and the error wraps ctx.Err().
+func ReadFilesSeriesContext(ctx context.Context, paths []string, uid string) (*volumeT, []Series, error) {
 	name := strings.Join(paths, ", ")
-	hs, notes, err := scan(paths)
+	hs, notes, err := scan(ctx, paths)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("%s: reading stopped: %w", name, ctx.Err())
+		}
 		return nil, nil, err
 	}
 	series, by := group(hs)
-	v, err := readChosen(name, series, by, notes, uid)
+	v, err := readChosen(ctx, name, series, by, notes, uid)
+	if err != nil && ctx.Err() != nil {
+		return nil, series, fmt.Errorf("%s: reading stopped: %w", name, ctx.Err())
+	}
 	return v, series, err
 }
 
-func readChosen(name string, series []Series, by map[string][]*header, notes []string, uid string) (*volumeT, error) {
+func readChosen(ctx context.Context, name string, series []Series, by map[string][]*header, notes []string, uid string) (*volumeT, error) {
 	var chosen []*header
 	switch {
 	case uid != "":
@@ -271,7 +297,7 @@ func readChosen(name string, series []Series, by map[string][]*header, notes []s
 	default:
 		chosen = by[series[0].UID]
 	}
-	v, err := build(name, chosen)
+	v, err := build(ctx, name, chosen)
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +322,7 @@ func ReadBytes(name string, data []byte) (v *volumeT, err error) {
 	if h.data == nil {
 		h.data = data
 	}
-	return build(name, []*header{h})
+	return build(context.Background(), name, []*header{h})
 }
 
 func finite(xs ...float64) bool {

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/medsa/medsa/io/dicom"
+	"github.com/medsa/medsa/io/internal/ctxio"
 	"github.com/medsa/medsa/io/metaimage"
 	"github.com/medsa/medsa/io/nifti"
 	"github.com/medsa/medsa/io/nrrd"
@@ -27,8 +28,11 @@ import (
 type Options struct {
 	SeriesUID string // DICOM: the series to read when a folder holds several
 
-	// A DICOMweb series URL (http[s]://HOST/ROOT/studies/{study}/series/{series}) is
-	// retrieved into the local cache first: Context cancels it, Progress follows it.
+	// Context cancels the open: a local read stops between DICOM files and
+	// within about a megabyte of NIfTI, NRRD or MetaImage voxels, and a DICOMweb
+	// series URL (http[s]://HOST/ROOT/studies/{study}/series/{series}), which is
+	// retrieved into the local cache first, stops its transfer. The error then
+	// wraps ctx.Err(). Progress follows a retrieval.
 	Context  context.Context
 	Progress func(done, total int)
 }
@@ -181,17 +185,22 @@ func Open(path string, opt Options) (*volume.Volume, error) {
 	if err != nil {
 		return nil, err
 	}
+	ctx := ctxio.OrBackground(opt.Context)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
 	switch fm {
 	case DICOM:
-		return dicom.ReadSeries(path, opt.SeriesUID)
+		v, _, err := dicom.ReadFilesSeriesContext(ctx, []string{path}, opt.SeriesUID)
+		return v, err
 	case NIfTI, Analyze:
-		return nifti.Read(path)
-	case Raster:
+		return nifti.ReadContext(ctx, path)
+	case Raster: // one 2D image, bounded by raster.MaxPixels: not worth stopping midway
 		return readRaster(path)
 	case NRRD:
-		return nrrd.Read(path)
+		return nrrd.ReadContext(ctx, path)
 	case Meta:
-		return metaimage.Read(path)
+		return metaimage.ReadContext(ctx, path)
 	}
 	return nil, fmt.Errorf("%s: unknown format", path)
 }
@@ -208,7 +217,7 @@ func OpenSeries(path string, opt Options) (*volume.Volume, []dicom.Series, error
 		return nil, nil, err
 	}
 	if fm == DICOM {
-		return dicom.ReadFilesSeries([]string{path}, opt.SeriesUID)
+		return dicom.ReadFilesSeriesContext(ctxio.OrBackground(opt.Context), []string{path}, opt.SeriesUID)
 	}
 	v, err := Open(path, opt)
 	return v, nil, err

@@ -1,10 +1,10 @@
 package load
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/medsa/medsa/io/dicomweb"
+	"github.com/medsa/medsa/io/internal/ctxio"
 )
 
 // Resolve turns a DICOMweb series URL into the local folder of its cached instances
@@ -28,10 +28,7 @@ func resolve(path string, opt Options) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	ctx := opt.Context
-	if ctx == nil {
-		ctx = context.Background()
-	}
+	ctx := ctxio.OrBackground(opt.Context)
 	dir, err := c.Retrieve(ctx, ref.Study, ref.Series, opt.Progress)
 	if err != nil {
 		return "", fmt.Errorf("open %s: %w", ref.Root+"/studies/"+ref.Study+"/series/"+ref.Series, err)

@@ -12,6 +12,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/zlib"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 
 	kgzip "github.com/klauspost/compress/gzip"
 
+	"github.com/medsa/medsa/io/internal/ctxio"
 	"github.com/medsa/medsa/io/internal/rawio"
 	"github.com/medsa/medsa/io/volume"
 )
@@ -36,8 +38,12 @@ const maxRatio = 32
 // Read opens a MetaImage (.mha, or .mhd and its data). Three channels become
 // RGB; 4 uchar channels RGB without alpha; other counts show the first
 // component; a 4th dimension opens its first volume; Volume.Notes says so.
-func Read(path string) (*volume.Volume, error) {
-	v, err := readPath(path)
+func Read(path string) (*volume.Volume, error) { return ReadContext(context.Background(), path) }
+
+// ReadContext is Read that stops reading voxels once ctx is done; the error
+// then wraps ctx.Err().
+func ReadContext(ctx context.Context, path string) (*volume.Volume, error) {
+	v, err := readPath(ctx, path)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
@@ -47,14 +53,14 @@ func Read(path string) (*volume.Volume, error) {
 // ReadBytes reads a MetaImage held in memory whose data are LOCAL (name is for
 // messages); headers that name data files are refused.
 func ReadBytes(name string, data []byte) (*volume.Volume, error) {
-	v, err := readFrom(name, "", bytes.NewReader(data), int64(len(data)))
+	v, err := readFrom(context.Background(), name, "", bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	return v, nil
 }
 
-func readPath(path string) (*volume.Volume, error) {
+func readPath(ctx context.Context, path string) (*volume.Volume, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -67,7 +73,7 @@ func readPath(path string) (*volume.Volume, error) {
 	if st.IsDir() {
 		return nil, errors.New("is a folder, not a MetaImage file")
 	}
-	return readFrom(path, filepath.Dir(path), f, st.Size())
+	return readFrom(ctx, path, filepath.Dir(path), f, st.Size())
 }
 
 // header is a parsed MetaImage header: keys in lower case.
@@ -356,7 +362,7 @@ func (h *header) geometry() (*geom, error) {
 	return g, nil
 }
 
-func readFrom(name, dir string, r io.Reader, size int64) (*volume.Volume, error) {
+func readFrom(ctx context.Context, name, dir string, r io.Reader, size int64) (*volume.Volume, error) {
 	if size == 0 {
 		return nil, errors.New("empty file")
 	}
@@ -388,9 +394,9 @@ func readFrom(name, dir string, r io.Reader, size int64) (*volume.Volume, error)
 	defer src.close()
 	var data []float32
 	if h.f["binarydata"] != "" && !h.bool("binarydata") {
-		data, err = rawio.ReadText(src.r, need, g.kind, src.upfront)
+		data, err = rawio.ReadText(ctxio.NewReader(ctx, src.r), need, g.kind, src.upfront)
 	} else {
-		data, err = rawio.ReadBinary(src.r, need, g.kind, g.big, src.upfront)
+		data, err = rawio.ReadBinary(ctxio.NewReader(ctx, src.r), need, g.kind, g.big, src.upfront)
 	}
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package nifti
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	kgzip "github.com/klauspost/compress/gzip"
 
+	"github.com/medsa/medsa/io/internal/ctxio"
 	"github.com/medsa/medsa/io/volume"
 )
 
@@ -33,8 +35,12 @@ var maxDrain int64 = 512 << 20 // a variable so tests can lower it
 // Read opens a NIfTI-1/NIfTI-2 file (.nii, .nii.gz), or an Analyze 7.5 / NIfTI
 // pair (.hdr/.img, either may be gzipped), in either byte order. 4D+ images open
 // their first volume and say so in Volume.Notes.
-func Read(path string) (*volume.Volume, error) {
-	v, err := read(path)
+func Read(path string) (*volume.Volume, error) { return ReadContext(context.Background(), path) }
+
+// ReadContext is Read that stops reading voxels once ctx is done (within about
+// a megabyte of data); the error then wraps ctx.Err().
+func ReadContext(ctx context.Context, path string) (*volume.Volume, error) {
+	v, err := read(ctx, path)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
@@ -44,7 +50,7 @@ func Read(path string) (*volume.Volume, error) {
 // ReadBytes reads a single-file NIfTI image (plain or gzipped) held in memory;
 // name is used for messages and Volume.Name. Header-only files (pairs) are refused.
 func ReadBytes(name string, data []byte) (*volume.Volume, error) {
-	v, err := readStream(name, bytes.NewReader(data), int64(len(data)), nil)
+	v, err := readStream(context.Background(), name, bytes.NewReader(data), int64(len(data)), nil)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
@@ -54,7 +60,7 @@ func ReadBytes(name string, data []byte) (*volume.Volume, error) {
 // IsGzip reports whether b starts with the gzip magic.
 func isGzip(b []byte) bool { return len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b }
 
-func read(path string) (*volume.Volume, error) {
+func read(ctx context.Context, path string) (*volume.Volume, error) {
 	hdrPath := path
 	lower := strings.ToLower(path)
 	if strings.HasSuffix(lower, ".img") || strings.HasSuffix(lower, ".img.gz") {
@@ -95,7 +101,7 @@ func read(path string) (*volume.Volume, error) {
 		}
 		return g, gs.Size(), p, nil
 	}
-	v, err := readStream(hdrPath, f, st.Size(), imgOpen)
+	v, err := readStream(ctx, hdrPath, f, st.Size(), imgOpen)
 	if err != nil {
 		return nil, err
 	}
@@ -214,6 +220,8 @@ func drain(r io.Reader, max int64) (n int64, complete, trailing bool, err error)
 			return n, true, true, nil
 		case errors.Is(rerr, kgzip.ErrChecksum):
 			return n, false, false, errors.New("gzip checksum mismatch: the file is damaged (a CRC-32 or length in the gzip trailer does not match the data)")
+		case ctxio.Stopped(rerr):
+			return n, false, false, fmt.Errorf("reading stopped: %w", rerr)
 		case rerr != nil:
 			return n, false, false, fmt.Errorf("the gzip data is damaged: %w", rerr)
 		}
@@ -221,7 +229,7 @@ func drain(r io.Reader, max int64) (n int64, complete, trailing bool, err error)
 	return n, false, false, nil
 }
 
-func readStream(name string, r io.Reader, size int64, imgOpen opener) (*volume.Volume, error) {
+func readStream(ctx context.Context, name string, r io.Reader, size int64, imgOpen opener) (*volume.Volume, error) {
 	if size == 0 {
 		return nil, errors.New("empty file")
 	}
@@ -373,6 +381,7 @@ func readStream(name string, r io.Reader, size int64, imgOpen opener) (*volume.V
 		}
 	}
 	v.Data = make([]float32, 0, upfront)
+	data = ctxio.NewReader(ctx, data) // the voxels and the drain after them are where the time goes
 	if v.Data, err = decodeData(data, v.Data, nvals, h, ti, volBytes, slope, inter, scaled); err != nil {
 		return nil, err
 	}
@@ -442,6 +451,9 @@ func decodeData(r io.Reader, dst []float32, nvals int, h *header, ti typeInfo, v
 	for done < volBytes {
 		n := int(min(int64(len(buf)), volBytes-done))
 		got, err := io.ReadFull(r, buf[:n])
+		if ctxio.Stopped(err) {
+			return nil, fmt.Errorf("reading stopped: %w", err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("image data shorter than the header declares: %d of %d bytes (%v)", done+int64(got), volBytes, err)
 		}

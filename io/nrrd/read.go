@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/bzip2"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 
 	kgzip "github.com/klauspost/compress/gzip"
 
+	"github.com/medsa/medsa/io/internal/ctxio"
 	"github.com/medsa/medsa/io/internal/rawio"
 	"github.com/medsa/medsa/io/volume"
 )
@@ -23,8 +25,12 @@ import (
 // file(s). A leading vector/RGB axis becomes the channels (3 = RGB, 1 = grey;
 // other counts show the first component); a 4th (list, time) axis opens its first
 // volume; both say so in Volume.Notes.
-func Read(path string) (*volume.Volume, error) {
-	img, err := readPath(path, false)
+func Read(path string) (*volume.Volume, error) { return ReadContext(context.Background(), path) }
+
+// ReadContext is Read that stops reading voxels once ctx is done; the error
+// then wraps ctx.Err().
+func ReadContext(ctx context.Context, path string) (*volume.Volume, error) {
+	img, err := readPath(ctx, path, false)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
@@ -34,7 +40,7 @@ func Read(path string) (*volume.Volume, error) {
 // ReadBytes reads an attached NRRD held in memory (name is for messages);
 // a detached header is refused, its data being elsewhere.
 func ReadBytes(name string, data []byte) (*volume.Volume, error) {
-	img, err := readFrom(name, "", bytes.NewReader(data), int64(len(data)), false)
+	img, err := readFrom(context.Background(), name, "", bytes.NewReader(data), int64(len(data)), false)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
@@ -50,7 +56,7 @@ type image struct {
 	nvol int
 }
 
-func readPath(path string, all bool) (*image, error) {
+func readPath(ctx context.Context, path string, all bool) (*image, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -63,14 +69,14 @@ func readPath(path string, all bool) (*image, error) {
 	if st.IsDir() {
 		return nil, errors.New("is a folder, not a NRRD file")
 	}
-	return readFrom(path, filepath.Dir(path), f, st.Size(), all)
+	return readFrom(ctx, path, filepath.Dir(path), f, st.Size(), all)
 }
 
 // maxRatio bounds how far a compressed stream is trusted up front: beyond it the
 // voxel array grows only as data actually arrives.
 const maxRatio = 32
 
-func readFrom(name, dir string, r io.Reader, size int64, all bool) (*image, error) {
+func readFrom(ctx context.Context, name, dir string, r io.Reader, size int64, all bool) (*image, error) {
 	if size == 0 {
 		return nil, errors.New("empty file")
 	}
@@ -114,9 +120,9 @@ func readFrom(name, dir string, r io.Reader, size int64, all bool) (*image, erro
 	defer src.close()
 	var data []float32
 	if h.encoding() == "ascii" {
-		data, err = rawio.ReadText(src.r, nvals, g.kind, src.upfront)
+		data, err = rawio.ReadText(ctxio.NewReader(ctx, src.r), nvals, g.kind, src.upfront)
 	} else {
-		data, err = rawio.ReadBinary(src.r, nvals, g.kind, g.big, src.upfront)
+		data, err = rawio.ReadBinary(ctxio.NewReader(ctx, src.r), nvals, g.kind, g.big, src.upfront)
 	}
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package nrrd
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"sort"
@@ -193,7 +194,7 @@ func ReadLabelMap(path string) (*volume.LabelMap, []volume.Label, []string, erro
 }
 
 func readLabelMap(path string) (*volume.LabelMap, []volume.Label, []string, error) {
-	img, err := readPath(path, true)
+	img, err := readPath(context.Background(), path, true)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/medsa/medsa/io/internal/ctxio"
 	"github.com/medsa/medsa/io/volume"
 )
 
@@ -268,6 +269,9 @@ func ReadBinary(r io.Reader, n int64, k Kind, big bool, upfront int64) ([]float3
 	for done < n {
 		want := min(int64(len(buf))/size, n-done)
 		got, err := io.ReadFull(r, buf[:want*size])
+		if ctxio.Stopped(err) {
+			return nil, fmt.Errorf("reading stopped: %w", err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: %d of %d bytes (%v)", ErrShort, done*size+int64(got), n*size, err)
 		}
@@ -300,6 +304,9 @@ func ReadText(r io.Reader, n int64, k Kind, upfront int64) ([]float32, error) {
 		tok = tok[:0]
 		for {
 			c, err := br.ReadByte()
+			if ctxio.Stopped(err) {
+				return nil, fmt.Errorf("reading stopped: %w", err)
+			}
 			if err != nil {
 				if len(tok) > 0 {
 					break
