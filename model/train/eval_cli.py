@@ -4,7 +4,10 @@ one call to the next, as an outside harness drives it. Real MR: the ITK KmeansTe
 62, LSA, coronal slices = array axis k), targets = components of its tissue label map (>= 60 px, 2 per label)
 and the brain (skull-strip > 0), every 6th coronal slice. Prompts as evaluate.py: 1 click at the deepest
 interior point, corrective clicks at the deepest point of the largest error region (3 clicks = 1 + 2), NoC@85
-(cap 10), the tight box. Usage: eval_cli.py MODEL_DIR OUT.json [--max N] [--bin bin/medsa] [--no-zoom]"""
+(cap 10), the tight box. Held out as well (medsa/atlas.py; `make -C model/train data-pypi`): the MNI152NLin2009cAsym
+T1 with its skull as stored (193 x 229 x 193, RAS, axial slices = array axis k), targets = the largest component
+of each FreeSurfer subcortical label (atlaspy's DKT) and the brain, every 3rd axial slice: the kind of structure
+a clinician clicks on. Usage: eval_cli.py MODEL_DIR OUT.json [--max N] [--bin bin/medsa] [--no-zoom]"""
 import json
 import os
 import subprocess
@@ -17,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import evaluate as E  # noqa: E402
-from medsa import sources  # noqa: E402
+from medsa import atlas, sources  # noqa: E402
 
 
 def items(max_items):
@@ -31,13 +34,24 @@ def items(max_items):
             if c == 0:
                 continue
             for m in E.comps(sl == c, 60, 2):
-                out.append(("MR ITK T1 tissue labels (CLI)", t1, k, m))
+                out.append(("MR ITK T1 tissue labels (CLI)", t1, k, m, "coronal"))
         for m in E.comps(brain[:, :, k].T, 200, 1):
-            out.append(("MR ITK T1 whole brain (CLI)", t1, k, m))
+            out.append(("MR ITK T1 whole brain (CLI)", t1, k, m, "coronal"))
+    if os.path.exists(atlas.CHIMERA):
+        dkt = np.rint(np.asanyarray(nib.load(os.path.join(atlas.ATLASPY, "dkt.nii.gz")).dataobj)).astype(int)
+        bm = np.asanyarray(nib.load(os.path.join(atlas.ATLASPY, "tpl-MNI152NLin2009cAsym_res-01_desc-brain_T1w.nii.gz")).dataobj) > 0
+        for k in range(20, dkt.shape[2] - 20, 3):
+            sl = dkt[:, :, k].T
+            for c in sorted(atlas.SUBCORTICAL):
+                for m in E.comps(sl == c, 40, 1):
+                    out.append(("MR MNI2009c subcortical, held out (CLI)", atlas.CHIMERA, k, m, "axial"))
+            if k % 12 == 2:
+                for m in E.comps(bm[:, :, k].T, 2000, 1):
+                    out.append(("MR MNI2009c whole brain, held out (CLI)", atlas.CHIMERA, k, m, "axial"))
     by = {}
     for it in out:
         by.setdefault(it[0], []).append(it)
-    return [x for v in by.values() for x in E._pick(v, max_items)]
+    return [x for k, v in by.items() for x in E._pick(v, max_items * (2 if "subcortical" in k else 1))]
 
 
 class CLI:
@@ -45,9 +59,9 @@ class CLI:
         self.bin, self.model, self.tmp, self.no_zoom = binary, model, tmp, no_zoom
         self.calls = 0
 
-    def run(self, img, k, points, box, state):
+    def run(self, img, k, points, box, state, plane="coronal"):
         out = os.path.join(self.tmp, "m.nii.gz")
-        args = [self.bin, "segment", "--image", img, "--out", out, "--model", self.model, "--plane", "coronal",
+        args = [self.bin, "segment", "--image", img, "--out", out, "--model", self.model, "--plane", plane,
                 "--device", "cpu", "--state", state]
         if self.no_zoom:
             args.append("--no-zoom")
@@ -64,12 +78,12 @@ class CLI:
 
 
 def run_item(cli, it):
-    name, img, k, gt = it
+    name, img, k, gt, plane = it
     st = os.path.join(cli.tmp, "state.json")
     if os.path.exists(st):
         os.remove(st)
     u, v = E.deepest(gt)
-    p = cli.run(img, k, [(u, v, True)], None, st)
+    p = cli.run(img, k, [(u, v, True)], None, st, plane)
     res = {"click1": E.dice(p, gt)}
     ious = [E.iou(p, gt)]
     for i in range(9):
@@ -77,7 +91,7 @@ def run_item(cli, it):
         if c is None:
             ious.append(1.0)
             break
-        p = cli.run(img, k, [c], None, st)  # the state holds the earlier prompts and logits
+        p = cli.run(img, k, [c], None, st, plane)  # the state holds the earlier prompts and logits
         if i == 1:
             res["click3"] = E.dice(p, gt)
         ious.append(E.iou(p, gt))
@@ -87,20 +101,23 @@ def run_item(cli, it):
     noc = next((j + 1 for j, x in enumerate(ious) if x >= 0.85), None)
     res["noc85"] = float(noc) if noc is not None else 10.0
     os.remove(st)
-    res["box"] = E.dice(cli.run(img, k, [], E.tight_box(gt), st), gt)
+    res["box"] = E.dice(cli.run(img, k, [], E.tight_box(gt), st, plane), gt)
     return res
 
 
 def main():
     argv = sys.argv[1:]
     mx = int(argv[argv.index("--max") + 1]) if "--max" in argv else 12
+    only = argv[argv.index("--only") + 1] if "--only" in argv else ""  # a substring of the set names
     binary = argv[argv.index("--bin") + 1] if "--bin" in argv else os.path.join(sources.repo_root(), "bin", "medsa")
-    pos = [a for i, a in enumerate(argv) if not a.startswith("--") and not (i > 0 and argv[i - 1] in ("--max", "--bin"))]
+    pos = [a for i, a in enumerate(argv) if not a.startswith("--") and not (i > 0 and argv[i - 1] in ("--max", "--bin", "--only"))]
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         cli = CLI(binary, pos[0], tmp, "--no-zoom" in argv)
         rows = {}
         for it in items(mx):
+            if only and only not in it[0]:
+                continue
             rows.setdefault(it[0], []).append(run_item(cli, it))
     out = {"model": pos[0], "zoom": "--no-zoom" not in argv, "calls": cli.calls, "seconds": round(time.time() - t0, 1),
            "table": [{"set": s, "n": len(r), **{k: float(np.mean([x[k] for x in r])) for k in

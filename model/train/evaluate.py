@@ -21,7 +21,7 @@ from scipy import ndimage as ndi
 from skimage import filters, segmentation
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from medsa import load as L, model as M, prep, sources, store, synth  # noqa: E402
+from medsa import atlas, load as L, model as M, prep, sources, store, synth  # noqa: E402
 
 warnings.filterwarnings("ignore")
 
@@ -401,16 +401,23 @@ def main():
         man = json.load(open(zoom["manifest"]))
         zoom, ranking = man.get("auto_zoom"), man.get("ranking")
     args = [a for i, a in enumerate(argv) if not a.startswith("--") and not (i > 0 and argv[i - 1] in
-                                                                              ("--classical-cache", "--zoom", "--ranking"))]
+                                                                              ("--classical-cache", "--zoom", "--ranking", "--sets"))]
     n = 5 if quick else 15
-    sets = itk_t1(n) + nipype_seg(n) + invesalius_bone(n) + synthetic(3 if quick else 6)
+    # --sets base: the 1.x/2.0 item list; atlas: the held-out labelled anatomy of medsa/atlas.py (MNI2009c
+    # subcortical structures and whole brain, pyradiomics lesions); all (default when fetched): both
+    which = argv[argv.index("--sets") + 1] if "--sets" in argv else ("all" if os.path.exists(atlas.CHIMERA) else "base")
+    sets = []
+    if which in ("base", "all"):
+        sets += itk_t1(n) + nipype_seg(n) + invesalius_bone(n) + synthetic(3 if quick else 6)
+    if which in ("atlas", "all"):
+        sets += atlas.heldout_brain_items(2 * n) + atlas.heldout_lesion_items(n)
     rows = {}
     t0 = time.time()
     if "--model-only" in argv:
         pass
     elif cache and os.path.exists(cache):
         cl = json.load(open(cache))
-        assert cl["n_items"] == len(sets), "classical cache was made for another item list"
+        assert cl["n_items"] == len(sets), "classical cache was made for another item list (--sets?)"
         rows.update({(ds, "classical"): rs for ds, rs in cl["rows"]})
     else:
         meth = Classical()

@@ -237,8 +237,8 @@ class Prefetch:
 
     def _work(self, eng_args, B, seed):
         torch.set_num_threads(1)
-        size, dev, real, frac = eng_args
-        eng = DE.Engine(size, dev, seed, real, frac)
+        size, dev, real, frac, labelled, lab_frac = eng_args
+        eng = DE.Engine(size, dev, seed, real, frac, labelled, lab_frac)
         while True:
             self.q.put(eng.batch(B))
 
@@ -278,6 +278,8 @@ def main():
     ap.add_argument("--chunk-prob", type=float, default=-1, help="share of 3D-chunk steps (default: 0.25 in "
                     "phases adapt/joint, 0 in base)")
     ap.add_argument("--depth", type=int, default=8, help="slices per 3D chunk")
+    ap.add_argument("--lab-frac", type=float, default=0.0, help="share of each batch from real labelled anatomy "
+                    "(medsa/atlas.py: MNI152NLin6 + avgwmparc, pyradiomics lesions; fetched by data-pypi)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -299,7 +301,10 @@ def main():
     if args.real_frac > 0:
         real = DE.load_real_pool(args.size, os.path.join(here, "data", f"real_pool{args.size}{'_tiny' if args.tiny else ''}.npy"),
                                  tiny=args.tiny)
-    eng = DE.Engine(args.size, args.device, args.seed * 7919 + 17, real, args.real_frac)
+    labelled = None
+    if args.lab_frac > 0:
+        labelled = DE.load_labelled_pool(args.size, os.path.join(here, "data", f"lab_pool{args.size}.npz"))
+    eng = DE.Engine(args.size, args.device, args.seed * 7919 + 17, real, args.real_frac, labelled, args.lab_frac)
     gen = torch.Generator()
     gen.manual_seed(args.seed * 31 + 5)
     s0 = 0
@@ -309,7 +314,7 @@ def main():
         eng.g.set_state(ck["engine_rng"])
         torch.set_rng_state(ck["torch_rng"])
         gen.manual_seed(args.seed * 31 + 5 + s0)
-    pre = Prefetch((args.size, args.device, real, args.real_frac), args.batch, args.seed * 7919 + 17 + 1000003 * s0) \
+    pre = Prefetch((args.size, args.device, real, args.real_frac, labelled, args.lab_frac), args.batch, args.seed * 7919 + 17 + 1000003 * s0) \
         if args.workers > 0 else None
     log = open(os.path.join(args.out, "log.jsonl"), "a")
     tot, tr = sum(p.numel() for p in model.parameters()), sum(p.numel() for p in params)

@@ -27,9 +27,14 @@ MEAN, STD = 0.5, 0.25
 
 
 class Engine:
-    def __init__(self, S=128, device="cpu", seed=0, real=None, real_frac=0.35):
-        """real: optional float tensor [N,S,S] of real slices in [0,1] (grey) used for partitions/appearance."""
+    def __init__(self, S=128, device="cpu", seed=0, real=None, real_frac=0.35, labelled=None, lab_frac=0.0):
+        """real: optional float tensor [N,S,S] of real slices in [0,1] (grey) used for partitions/appearance.
+        labelled: optional (images [N,S,S] in [0,1], labels [N,S,S] int) of real labelled anatomy (atlas.py);
+        lab_frac of each batch is drawn from it."""
         self.S = S
+        self.lab_img = labelled[0].to(device).float() if labelled is not None else None
+        self.lab_lab = labelled[1].to(device).long() if labelled is not None else None
+        self.lab_frac = lab_frac if labelled is not None else 0.0
         self.dev = torch.device(device)
         self.g = torch.Generator(device=self.dev)
         self.g.manual_seed(seed)
@@ -139,6 +144,29 @@ class Engine:
         lab = (sm[:, None] > thr.view(B, k, 1, 1)).sum(1) + 1
         return lab, img[:, 0]
 
+    def labelled_samples(self, B):
+        """Real labelled slices under a random zoom (crop of 45-100 % of the canvas, as the engine's box crops
+        zoom), rotation, flip and a smooth warp, shared by image and labels. Returns (labels, body = labelled
+        region, the real images)."""
+        N = self.lab_img.shape[0]
+        idx = torch.randint(0, N, (B,), generator=self.g, device=self.dev)
+        img = self.lab_img[idx][:, None]
+        lab = self.lab_lab[idx][:, None].float()
+        sc = self.u(B, lo=0.45, hi=1.0)
+        th = self.u(B, lo=-0.2, hi=0.2)
+        # the crop's centre lies over the labelled region: a random labelled pixel, pulled toward the middle
+        ctr = self.pick_pixel(lab[:, 0] > 0).flatten(1).float().argmax(1)
+        cy = (torch.div(ctr, self.S, rounding_mode="floor") / (self.S - 1) * 2 - 1) * (1 - sc)
+        cx = ((ctr % self.S) / (self.S - 1) * 2 - 1) * (1 - sc)
+        flip = torch.where(self.u(B) < 0.5, -1.0, 1.0)
+        c, s_ = torch.cos(th) * sc, torch.sin(th) * sc
+        theta = torch.stack([torch.stack([c * flip, -s_, cx], 1), torch.stack([s_ * flip, c, cy], 1)], 1)
+        grid = F.affine_grid(theta, (B, 1, self.S, self.S), align_corners=False)
+        grid = grid + self.smooth(B, 2, 6).permute(0, 2, 3, 1) * self.u(B, 1, 1, 1, lo=0.0, hi=0.03)
+        img = F.grid_sample(img, grid, mode="bilinear", padding_mode="zeros", align_corners=False)[:, 0]
+        lab = F.grid_sample(lab, grid, mode="nearest", padding_mode="zeros", align_corners=False)[:, 0].long()
+        return lab, lab > 0, img
+
     # ------------------------------------------------------------------------------------------ appearance
     def render(self, lab, body, K, shared=False):
         """Grey image in about [0,1] from labels: per-label means (some low contrast), texture, bias.
@@ -232,7 +260,8 @@ class Engine:
         (small structures oversampled), sometimes unioned with an adjacent label or the whole body."""
         B, S, _ = lab.shape
         NL = int(lab.max().item()) + 1
-        present = F.one_hot(lab.flatten(1) * valid.flatten(1), NL).sum(1) > 0  # [B,NL]
+        present = torch.zeros(B, NL, dtype=torch.bool, device=self.dev)  # [B,NL]: labels in the canvas
+        present.scatter_(1, lab.flatten(1) * valid.flatten(1), True)
         present[:, 0] &= ~body.flatten(1).any(1)  # background is not a target when a body exists
         best = torch.zeros(B, S, S, dtype=torch.bool, device=self.dev)
         ok = torch.zeros(B, dtype=torch.bool, device=self.dev)
@@ -271,8 +300,9 @@ class Engine:
     # ------------------------------------------------------------------------------------------ batch
     def batch(self, B):
         S = self.S
-        nreal = int(round(B * self.real_frac)) if self.real is not None else 0
-        nproc = B - nreal
+        nlab = int(round(B * self.lab_frac)) if self.lab_img is not None else 0
+        nreal = int(round((B - nlab) * self.real_frac)) if self.real is not None else 0
+        nproc = B - nreal - nlab
         K = 10
         labs, bodies, imgs = [], [], []
         if nproc:
@@ -288,13 +318,26 @@ class Engine:
             use_real = (self.u(nreal, 1, 1) < 0.6)
             g = torch.where(use_real, real, synth)
             imgs.append(g[:, None].expand(-1, 3, -1, -1))
+        if nlab:
+            lab, body, real = self.labelled_samples(nlab)
+            # SynthSeg-style re-rendering for a share: the labels with random intensities, the unlabelled
+            # surround (skull, scalp, air) split by thresholds of the real image so it is not one flat blob
+            top = int(lab.max().item())
+            sm = self.blur(real[:, None], self.u(nlab, lo=0.5, hi=1.5))[:, 0]
+            surround = top + 1 + (sm[:, None] > torch.tensor([0.15, 0.4, 0.7], device=self.dev).view(1, 3, 1, 1)).sum(1)
+            lab2 = torch.where(lab > 0, lab, surround)
+            synth = self.render(lab2, body, top + 4 - 6)
+            use_real = self.u(nlab, 1, 1) < 0.55
+            labs.append(lab)
+            bodies.append(body)
+            imgs.append(torch.where(use_real, real, synth)[:, None].expand(-1, 3, -1, -1))
         lab = torch.cat(labs)
         body = torch.cat(bodies)
         x = torch.cat(imgs).contiguous()
         # colour (2D photographic modalities) for a share of the procedural samples
-        col = self.u(B) < 0.2
+        col = (self.u(B) < 0.2) & (torch.arange(B, device=self.dev) < nproc)
         if col.any():
-            c = self.colourise(lab, x[:, 0], K)
+            c = self.colourise(lab.clamp(max=K + 6), x[:, 0], K)
             x = torch.where(col.view(B, 1, 1, 1), c, x)
         x = self.degrade(x)
         # padding of non-square slices: a valid W' x H' region at the top-left
@@ -399,3 +442,32 @@ def load_real_pool(S, cache_path=None, tiny=False):
         os.makedirs(os.path.dirname(cache_path) or ".", exist_ok=True)
         np.save(cache_path, a)
     return torch.from_numpy(a).float() / 255.0
+
+
+def load_labelled_pool(S, cache_path=None):
+    """The training slices of atlas.train_slices at S x S (longest side, top-left, zero pad, as the engine feeds
+    the model): (images [N,S,S] float in [0,1], labels [N,S,S] int16), cached in cache_path (.npz)."""
+    import os
+    if cache_path and os.path.exists(cache_path):
+        z = np.load(cache_path)
+        return torch.from_numpy(z["img"]).float() / 255.0, torch.from_numpy(z["lab"].astype(np.int64))
+    from . import atlas, prep
+    imgs, labs = [], []
+    for img, win, lab, sp in atlas.train_slices():
+        g = prep.window01(img, win)
+        H, W = g.shape
+        Wp, Hp = prep.extent(W, H, sp, {**prep.DEFAULT, "input_size": S})
+        t = F.interpolate(torch.from_numpy(np.ascontiguousarray(g))[None, None], size=(Hp, Wp), mode="bilinear",
+                          align_corners=False)[0, 0]
+        l = F.interpolate(torch.from_numpy(lab.astype(np.float32))[None, None], size=(Hp, Wp), mode="nearest")[0, 0]
+        c = torch.zeros(S, S)
+        c[:Hp, :Wp] = t
+        cl = torch.zeros(S, S, dtype=torch.int16)
+        cl[:Hp, :Wp] = l.to(torch.int16)
+        imgs.append((c * 255).round().clamp(0, 255).to(torch.uint8))
+        labs.append(cl)
+    img, lab = torch.stack(imgs).numpy(), torch.stack(labs).numpy()
+    if cache_path:
+        os.makedirs(os.path.dirname(cache_path) or ".", exist_ok=True)
+        np.savez(cache_path, img=img, lab=lab)
+    return torch.from_numpy(img).float() / 255.0, torch.from_numpy(lab.astype(np.int64))
