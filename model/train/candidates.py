@@ -10,12 +10,14 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import evaluate as E  # noqa: E402
-from medsa import load as L, model as M  # noqa: E402
+from medsa import atlas, load as L, model as M  # noqa: E402
 
 
 def main():
     torch.set_num_threads(2)
     sets = E.itk_t1(15) + E.nipype_seg(15) + E.invesalius_bone(15)
+    if os.path.exists(atlas.CHIMERA):
+        sets += atlas.heldout_brain_items(30, split="val")  # validation items only: choices are made on these
     for path in sys.argv[1:]:
         ck = torch.load(path, map_location="cpu")
         m = L.from_checkpoint(ck)

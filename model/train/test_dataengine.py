@@ -147,6 +147,31 @@ def test_step_runs():
     assert torch.isfinite(loss), loss
 
 
+def test_masked_iou_head():
+    """The mask-aware IoU head scores each candidate from its own mask: phase 'iou' trains it alone, and the
+    scores follow the masks (the same masks in another order give the scores in that order)."""
+    cfg = net.Config(img_size=S, widths=(8, 16, 24, 32), emb_dim=16, fine=4, dec_dim=16, prompt_dim=16,
+                     proto_dim=8, iou_masked=True)
+    m = net.MedSA2(cfg)
+    net.set_phase(m, "iou")
+    train = [n for n, p in m.named_parameters() if p.requires_grad]
+    assert train and all("iou_mask_head" in n for n in train), train
+    dec = m.mask_decoder
+    x = torch.randn(2, cfg.dec_dim, S // 4, S // 4)
+    masks = torch.randn(2, 3, S // 2, S // 2) * 4
+    e = torch.randn(2, cfg.prompt_dim)
+    a = dec.masked_iou(x, masks, e)
+    b = dec.masked_iou(x, masks[:, [2, 0, 1]], e)
+    assert a.shape == (2, 3) and torch.allclose(a[:, [2, 0, 1]], b, atol=1e-5), (a, b)
+    eng = DE.Engine(S, seed=6)
+    x, t, v = eng.batch(2)
+    g = torch.Generator()
+    g.manual_seed(3)
+    loss, _ = T.step(m, x, t, v, g, bf16=False)
+    loss.backward()
+    assert all(p.grad is not None for n, p in m.named_parameters() if "iou_mask_head" in n)
+
+
 def throughput():
     torch.set_num_threads(2)
     eng = DE.Engine(128, seed=0)

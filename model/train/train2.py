@@ -256,7 +256,7 @@ def lr_at(s, total, base, warm=200):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
-    ap.add_argument("--phase", default="base", choices=["base", "adapt", "joint"])
+    ap.add_argument("--phase", default="base", choices=["base", "adapt", "joint", "iou"])
     ap.add_argument("--init", default="")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--steps", type=int, default=6000, help="length of the learning-rate schedule")
@@ -289,9 +289,12 @@ def main():
     ck = torch.load(ck_path, map_location="cpu") if resume else (
         torch.load(args.init, map_location="cpu") if args.init else None)
     cfg = net.Config.from_dict(ck["config"]) if ck else net.Config.from_dict(json.loads(args.config))
+    if args.phase == "iou":
+        cfg.iou_masked = True  # a new head on a trained model (its weights start fresh unless resumed)
     model = net.MedSA2(cfg)
     if ck:
-        model.load_state_dict(ck["model"])
+        missing, _ = model.load_state_dict(ck["model"], strict=False)
+        assert all("iou_mask_head" in k for k in missing), f"checkpoint lacks {missing}"
     net.set_phase(model, args.phase)
     model = model.to(memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -323,7 +326,7 @@ def main():
     t0 = time.time()
     last_ck = t0
     model.train()
-    if args.phase == "adapt":
+    if args.phase in ("adapt", "iou"):
         net.freeze_bn(model)
     chunk_prob = args.chunk_prob if args.chunk_prob >= 0 else (0.0 if args.phase == "base" else 0.25)
     s = s0

@@ -10,7 +10,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import evaluate as E  # noqa: E402
-from medsa import load as L  # noqa: E402
+from medsa import atlas, load as L  # noqa: E402
 
 torch.set_num_threads(1)
 ck = torch.load(sys.argv[1], map_location="cpu")
@@ -37,6 +37,8 @@ def synth_val():
         out += E._pick(its, 8)
     return out
 sets = val(E.itk_t1, 15, 25) + val(E.nipype_seg, 15, 25) + val(E.invesalius_bone) + synth_val()
+if os.path.exists(atlas.CHIMERA):  # the held-out anatomy's validation items (evaluate.py tests on the others)
+    sets += atlas.heldout_brain_items(30, split="val")
 meth = E.ModelSeg(m, zoom, {"stability_weight": w, "stability_offset": 1.0})
 rows = {}
 for it in sets:

@@ -135,9 +135,11 @@ def _nrrd_pair(name):
     return img, les > 0, sp
 
 
-def heldout_brain_items(max_items, min_px=40):
-    """Held-out test items: axial slices of the MNI152NLin2009cAsym T1 (with skull) and the connected
-    components of its subcortical FreeSurfer labels (atlaspy DKT), plus the whole brain."""
+def heldout_brain_items(max_items, min_px=40, split="test"):
+    """Held-out items: axial slices of the MNI152NLin2009cAsym T1 (with skull) and the connected components
+    of its subcortical FreeSurfer labels (atlaspy DKT), plus the whole brain. split "test": max_items
+    structures evenly spread over all (evaluate.py); "val": as many of the others (choices between runs are
+    made on these, so the test items stay untouched)."""
     from . import prep
     t1, _ = _canon(CHIMERA)
     lab, _ = _canon(os.path.join(ATLASPY, "dkt.nii.gz"), label=True)
@@ -163,7 +165,18 @@ def heldout_brain_items(max_items, min_px=40):
             cl, n = ndi.label(ndi.binary_fill_holes(Bm[k]))
             sizes = ndi.sum(cl > 0, cl, np.arange(1, n + 1))
             whole.append(("MR MNI2009c whole brain (held out)", A[k], (1.0, 1.0), win, cl == int(np.argmax(sizes)) + 1))
+    if split == "val":
+        return _rest(struct, max_items) + _rest(whole, max(4, max_items // 3))
     return _pick(struct, max_items) + _pick(whole, max(4, max_items // 3))
+
+
+def _rest(items, n):
+    """The items _pick(items, n) leaves out, up to n of them evenly spread."""
+    if len(items) <= n:
+        return []
+    taken = set(np.linspace(0, len(items) - 1, n).astype(int).tolist())
+    rest = [it for i, it in enumerate(items) if i not in taken]
+    return _pick(rest, n)
 
 
 def heldout_lesion_items(max_items):

@@ -66,6 +66,10 @@ class Config:
     # the decoder. A multiplicative cue that additive fusion of prompt maps and features learns only slowly
     # (a from-scratch run without it stayed at prompt-shaped discs for 1 000 steps; REPORT.md).
     proto_dim: int = 32
+    # A mask-aware IoU head: each candidate's score from the decoder features pooled inside and outside that
+    # candidate and its area, instead of from global features alone (which cannot tell the candidates apart and
+    # learnt to favour the largest; REPORT.md "which candidate a click gets"). Off in checkpoints before it.
+    iou_masked: bool = False
 
     @property
     def grid(self):
@@ -327,6 +331,9 @@ class MaskDecoder(nn.Module):
         self.to_head = conv_bn(dd, hd, 1)
         self.head = nn.Sequential(conv_bn(hd + cfg.fine, hd, 3), nn.Conv2d(hd, cfg.num_masks, 1))
         self.iou_head = nn.Sequential(nn.Linear(2 * dd + cfg.prompt_dim, 128), nn.GELU(), nn.Linear(128, cfg.num_masks))
+        if cfg.iou_masked:
+            self.iou_mask_head = nn.Sequential(nn.Linear(3 * dd + 3 + cfg.prompt_dim, 96), nn.GELU(),
+                                               nn.Linear(96, 96), nn.GELU(), nn.Linear(96, 1))
 
     def forward(self, emb, maps, e_prompt):
         cfg = self.cfg
@@ -345,7 +352,28 @@ class MaskDecoder(nn.Module):
         iou = self.iou_head(pooled)
         h = up2(self.to_head(x))  # stride 2
         m = self.head(torch.cat([h, depth_to_space2(fine)], 1))
+        if cfg.iou_masked:
+            iou = self.masked_iou(x, m, e_prompt)
         return up2(m), iou  # full canvas
+
+    def masked_iou(self, x, m, e_prompt):
+        """[B, M] scores: per candidate, the features' mean inside and outside its soft mask (at stride 4), their
+        difference, its area (fraction and log) and its stability (the share of the soft mask that is firm)."""
+        B, C = x.shape[:2]
+        M = m.shape[1]
+        p = torch.sigmoid(F.avg_pool2d(m, 2))  # [B, M, G, G], stride 4
+        xf = x.flatten(2)  # [B, C, N]
+        pf = p.flatten(2)  # [B, M, N]
+        area = pf.sum(2, keepdim=True)  # [B, M, 1]
+        n = float(pf.shape[2])
+        inside = torch.bmm(pf, xf.transpose(1, 2)) / (area + 1.0)  # [B, M, C]
+        outside = torch.bmm(1 - pf, xf.transpose(1, 2)) / (n - area + 1.0)
+        frac = area / n
+        firm = (torch.sigmoid(F.avg_pool2d(m, 2) - 1.0).flatten(2).sum(2, keepdim=True) + 1.0) / \
+            (torch.sigmoid(F.avg_pool2d(m, 2) + 1.0).flatten(2).sum(2, keepdim=True) + 1.0)
+        feats = torch.cat([inside, outside, inside - outside, frac, torch.log(frac + 1e-3), firm,
+                           e_prompt[:, None].expand(B, M, e_prompt.shape[1])], 2)
+        return self.iou_mask_head(feats)[..., 0]
 
     def similarity(self, sem, maps):
         """[B,2,G,G]: cosine similarity of each position's projected features with the positive prototype
@@ -391,9 +419,11 @@ def adapter_param(name):
 
 def set_phase(model, phase, extra_trainable=()):
     """'base': everything but the adapters; 'adapt': base frozen (BatchNorm statistics too), adapters and
-    HyP-Adpt (+ extra prefixes) trained; 'joint': everything."""
+    HyP-Adpt (+ extra prefixes) trained; 'joint': everything; 'iou': only the mask-aware IoU head."""
     for n, p in model.named_parameters():
-        if phase == "base":
+        if phase == "iou":
+            p.requires_grad = "iou_mask_head" in n
+        elif phase == "base":
             p.requires_grad = not adapter_param(n)
         elif phase == "adapt":
             p.requires_grad = adapter_param(n) or any(n.startswith(e) for e in extra_trainable)
