@@ -288,6 +288,11 @@ def main():
     resume = args.resume and os.path.exists(ck_path)
     ck = torch.load(ck_path, map_location="cpu") if resume else (
         torch.load(args.init, map_location="cpu") if args.init else None)
+    if resume and "opt" not in ck:
+        # weights only (checkpoints/*_weights.pt put there by `make v2-from-checkpoints`): the phase's result
+        # is given, not resumable; keep it and go on to the next phase
+        print(f"{ck_path}: a finished phase's weights (no optimiser state): kept as they are", flush=True)
+        return
     cfg = net.Config.from_dict(ck["config"]) if ck else net.Config.from_dict(json.loads(args.config))
     if args.phase == "iou":
         cfg.iou_masked = True  # a new head on a trained model (its weights start fresh unless resumed)
