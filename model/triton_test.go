@@ -233,13 +233,14 @@ func TestTriton(t *testing.T) {
 	srv := startTriton(t, root, repo, freePort(t))
 	local := openBundled(t, root, Options{Server: "off"})
 
-	t.Run("parity", func(t *testing.T) {
+	// parityOver checks the fp32 and fp16 encoders served at url against the local engine.
+	parityOver := func(t *testing.T, url string) {
 		for _, tc := range []struct {
 			model string
 			fp16  bool
 		}{{ServedModelName(man, "encoder"), false}, {"fp16-encoder", true}} {
 			t.Run(tc.model, func(t *testing.T) {
-				remote := openBundled(t, root, Options{Server: srv.url(), ServerToken: tritonToken, ServerModel: tc.model})
+				remote := openBundled(t, root, Options{Server: url, ServerToken: tritonToken, ServerModel: tc.model})
 				st := waitState(t, remote, ServerUp, 30*time.Second)
 				t.Logf("%s", st.Text)
 				tritonParity(t, root, local, remote, tc.fp16)
@@ -251,28 +252,13 @@ func TestTriton(t *testing.T) {
 				}
 			})
 		}
-	})
+	}
+	t.Run("parity", func(t *testing.T) { parityOver(t, srv.url()) })
 
 	// The same over gRPC (grpc://, raw_input_contents / raw_output_contents),
 	// and a wrong token refused there too.
 	t.Run("grpc", func(t *testing.T) {
-		for _, tc := range []struct {
-			model string
-			fp16  bool
-		}{{ServedModelName(man, "encoder"), false}, {"fp16-encoder", true}} {
-			t.Run(tc.model, func(t *testing.T) {
-				remote := openBundled(t, root, Options{Server: srv.grpcURL(), ServerToken: tritonToken, ServerModel: tc.model})
-				st := waitState(t, remote, ServerUp, 30*time.Second)
-				t.Logf("%s", st.Text)
-				tritonParity(t, root, local, remote, tc.fp16)
-				if !tc.fp16 && man.Has3D() {
-					tritonParity3D(t, local, remote)
-				}
-				if st := remote.ServerStatus(); st.LocalFallbacks != 0 || st.RemoteEncodes == 0 {
-					t.Fatalf("remote %d, local fallbacks %d: %s", st.RemoteEncodes, st.LocalFallbacks, st.Text)
-				}
-			})
-		}
+		parityOver(t, srv.grpcURL())
 		t.Run("wrong-token", func(t *testing.T) {
 			e := openBundled(t, root, Options{Server: srv.grpcURL(), ServerToken: "not-the-token"})
 			st := waitState(t, e, ServerRefused, 30*time.Second)

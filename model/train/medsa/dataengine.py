@@ -386,6 +386,19 @@ class Engine:
         return x, tgt.float(), valid
 
 
+def to_canvas(a, sp, S, mode="bilinear"):
+    """A slice [H,W] -> [S,S] as the engine feeds the model: resized to its extent in the canvas (longest
+    side, physical aspect), top-left, zero padding."""
+    from . import prep
+    H, W = a.shape
+    Wp, Hp = prep.extent(W, H, sp, {**prep.DEFAULT, "input_size": S})
+    src = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))[None, None]
+    kw = {"align_corners": False} if mode == "bilinear" else {}
+    c = torch.zeros(S, S)
+    c[:Hp, :Wp] = F.interpolate(src, size=(Hp, Wp), mode=mode, **kw)[0, 0]
+    return c
+
+
 def load_real_pool(S, cache_path=None, tiny=False):
     """Real unlabelled training slices in [0,1] at S x S (longest side, top-left, zero pad), never the
     evaluation's: InVesalius head CT z < 72 (axial, coronal, sagittal; several CT windows), the MR volumes of
@@ -398,13 +411,7 @@ def load_real_pool(S, cache_path=None, tiny=False):
     out = []
 
     def add(sl, sp, win):
-        g = prep.window01(sl, win)
-        H, W = g.shape
-        Wp, Hp = prep.extent(W, H, sp, {**prep.DEFAULT, "input_size": S})
-        t = F.interpolate(torch.from_numpy(np.ascontiguousarray(g))[None, None], size=(Hp, Wp), mode="bilinear",
-                          align_corners=False)[0, 0]
-        c = torch.zeros(S, S)
-        c[:Hp, :Wp] = t
+        c = to_canvas(prep.window01(sl, win), sp, S)
         out.append((c * 255).round().clamp(0, 255).to(torch.uint8))
 
     vol, sp, _ = sources.inv3()
@@ -454,18 +461,9 @@ def load_labelled_pool(S, cache_path=None):
     from . import atlas, prep
     imgs, labs = [], []
     for img, win, lab, sp in atlas.train_slices():
-        g = prep.window01(img, win)
-        H, W = g.shape
-        Wp, Hp = prep.extent(W, H, sp, {**prep.DEFAULT, "input_size": S})
-        t = F.interpolate(torch.from_numpy(np.ascontiguousarray(g))[None, None], size=(Hp, Wp), mode="bilinear",
-                          align_corners=False)[0, 0]
-        l = F.interpolate(torch.from_numpy(lab.astype(np.float32))[None, None], size=(Hp, Wp), mode="nearest")[0, 0]
-        c = torch.zeros(S, S)
-        c[:Hp, :Wp] = t
-        cl = torch.zeros(S, S, dtype=torch.int16)
-        cl[:Hp, :Wp] = l.to(torch.int16)
+        c = to_canvas(prep.window01(img, win), sp, S)
         imgs.append((c * 255).round().clamp(0, 255).to(torch.uint8))
-        labs.append(cl)
+        labs.append(to_canvas(lab.astype(np.float32), sp, S, "nearest").to(torch.int16))
     img, lab = torch.stack(imgs).numpy(), torch.stack(labs).numpy()
     if cache_path:
         os.makedirs(os.path.dirname(cache_path) or ".", exist_ok=True)
