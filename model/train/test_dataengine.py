@@ -77,6 +77,23 @@ def test_labelled_batch():
     assert all(torch.equal(p, q) for p, q in zip(a, b)), "same seed, different labelled batch"
 
 
+def test_labelled_zoom():
+    """lab_zoom below 0.45 reaches the box-crop scales: the small label-3 disc (r 4 px on the slice) is seen
+    several times larger in some samples, and on average larger than with the default range; the default range
+    never magnifies beyond 1/0.45."""
+    lab = fake_labelled()
+
+    def areas(z):
+        labs, _, _ = DE.Engine(S, seed=21, labelled=lab, lab_frac=1.0, lab_zoom=z).labelled_samples(64)
+        return (labs == 3).flatten(1).sum(1).float()
+
+    base, deep = areas(0.45), areas(0.15)
+    disc3 = float((lab[1][0] == 3).sum())
+    assert base.max() <= disc3 / 0.45 ** 2 * 1.3, f"default zoom magnified {base.max() / disc3:.1f}x in area"
+    assert deep.max() >= disc3 * 9, f"lab_zoom 0.15 never magnified 3x: max area {deep.max():.0f} of {disc3:.0f}"
+    assert deep[deep > 0].mean() > 1.5 * base[base > 0].mean(), "lab_zoom 0.15 does not zoom in more on average"
+
+
 def test_determinism():
     a = DE.Engine(S, seed=11).batch(4)
     b = DE.Engine(S, seed=11).batch(4)

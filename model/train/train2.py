@@ -237,8 +237,8 @@ class Prefetch:
 
     def _work(self, eng_args, B, seed):
         torch.set_num_threads(1)
-        size, dev, real, frac, labelled, lab_frac = eng_args
-        eng = DE.Engine(size, dev, seed, real, frac, labelled, lab_frac)
+        size, dev, real, frac, labelled, lab_frac, lab_zoom = eng_args
+        eng = DE.Engine(size, dev, seed, real, frac, labelled, lab_frac, lab_zoom)
         while True:
             self.q.put(eng.batch(B))
 
@@ -280,6 +280,12 @@ def main():
     ap.add_argument("--depth", type=int, default=8, help="slices per 3D chunk")
     ap.add_argument("--lab-frac", type=float, default=0.0, help="share of each batch from real labelled anatomy "
                     "(medsa/atlas.py: MNI152NLin6 + avgwmparc, pyradiomics lesions; fetched by data-pypi)")
+    ap.add_argument("--lab-zoom", type=float, default=0.45, help="smallest crop of a labelled slice (fraction of "
+                    "the canvas; below 0.45 drawn log-uniformly down to it: the box-crop scales)")
+    ap.add_argument("--freeze-bn", action="store_true", help="keep BatchNorm running statistics in every phase "
+                    "(adapt and iou always do)")
+    ap.add_argument("--freeze", default="", help="comma-separated parameter-name prefixes kept frozen on top of "
+                    "the phase's rule (e.g. image_encoder.: a decoder-only fine-tune)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -301,6 +307,10 @@ def main():
         missing, _ = model.load_state_dict(ck["model"], strict=False)
         assert all("iou_mask_head" in k for k in missing), f"checkpoint lacks {missing}"
     net.set_phase(model, args.phase)
+    frozen = tuple(f for f in args.freeze.split(",") if f)
+    for n, p in model.named_parameters():
+        if n.startswith(frozen) and frozen:
+            p.requires_grad = False
     model = model.to(memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
@@ -312,7 +322,8 @@ def main():
     labelled = None
     if args.lab_frac > 0:
         labelled = DE.load_labelled_pool(args.size, os.path.join(here, "data", f"lab_pool{args.size}.npz"))
-    eng = DE.Engine(args.size, args.device, args.seed * 7919 + 17, real, args.real_frac, labelled, args.lab_frac)
+    eng = DE.Engine(args.size, args.device, args.seed * 7919 + 17, real, args.real_frac, labelled, args.lab_frac,
+                    args.lab_zoom)
     gen = torch.Generator()
     gen.manual_seed(args.seed * 31 + 5)
     s0 = 0
@@ -322,7 +333,7 @@ def main():
         eng.g.set_state(ck["engine_rng"])
         torch.set_rng_state(ck["torch_rng"])
         gen.manual_seed(args.seed * 31 + 5 + s0)
-    pre = Prefetch((args.size, args.device, real, args.real_frac, labelled, args.lab_frac), args.batch, args.seed * 7919 + 17 + 1000003 * s0) \
+    pre = Prefetch((args.size, args.device, real, args.real_frac, labelled, args.lab_frac, args.lab_zoom), args.batch, args.seed * 7919 + 17 + 1000003 * s0) \
         if args.workers > 0 else None
     log = open(os.path.join(args.out, "log.jsonl"), "a")
     tot, tr = sum(p.numel() for p in model.parameters()), sum(p.numel() for p in params)
@@ -331,7 +342,7 @@ def main():
     t0 = time.time()
     last_ck = t0
     model.train()
-    if args.phase in ("adapt", "iou"):
+    if args.phase in ("adapt", "iou") or args.freeze_bn:
         net.freeze_bn(model)
     chunk_prob = args.chunk_prob if args.chunk_prob >= 0 else (0.0 if args.phase == "base" else 0.25)
     s = s0

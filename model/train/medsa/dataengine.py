@@ -27,11 +27,15 @@ MEAN, STD = 0.5, 0.25
 
 
 class Engine:
-    def __init__(self, S=128, device="cpu", seed=0, real=None, real_frac=0.35, labelled=None, lab_frac=0.0):
+    def __init__(self, S=128, device="cpu", seed=0, real=None, real_frac=0.35, labelled=None, lab_frac=0.0,
+                 lab_zoom=0.45):
         """real: optional float tensor [N,S,S] of real slices in [0,1] (grey) used for partitions/appearance.
         labelled: optional (images [N,S,S] in [0,1], labels [N,S,S] int) of real labelled anatomy (atlas.py);
-        lab_frac of each batch is drawn from it."""
+        lab_frac of each batch is drawn from it. lab_zoom: the smallest crop of a labelled slice (a fraction of
+        the canvas); below 0.45 the crop side is drawn log-uniformly, so structures are also seen at the scale
+        of the engine's box crops (2 x the box, a caudate magnified ~5x)."""
         self.S = S
+        self.lab_zoom = lab_zoom
         self.lab_img = labelled[0].to(device).float() if labelled is not None else None
         self.lab_lab = labelled[1].to(device).long() if labelled is not None else None
         self.lab_frac = lab_frac if labelled is not None else 0.0
@@ -145,14 +149,17 @@ class Engine:
         return lab, img[:, 0]
 
     def labelled_samples(self, B):
-        """Real labelled slices under a random zoom (crop of 45-100 % of the canvas, as the engine's box crops
+        """Real labelled slices under a random zoom (a crop of lab_zoom-100 % of the canvas, as the engine's box crops
         zoom), rotation, flip and a smooth warp, shared by image and labels. Returns (labels, body = labelled
         region, the real images)."""
         N = self.lab_img.shape[0]
         idx = torch.randint(0, N, (B,), generator=self.g, device=self.dev)
         img = self.lab_img[idx][:, None]
         lab = self.lab_lab[idx][:, None].float()
-        sc = self.u(B, lo=0.45, hi=1.0)
+        if self.lab_zoom >= 0.45:
+            sc = self.u(B, lo=self.lab_zoom, hi=1.0)
+        else:
+            sc = torch.exp(self.u(B, lo=math.log(self.lab_zoom), hi=0.0))
         th = self.u(B, lo=-0.2, hi=0.2)
         # the crop's centre lies over the labelled region: a random labelled pixel, pulled toward the middle
         ctr = self.pick_pixel(lab[:, 0] > 0).flatten(1).float().argmax(1)
