@@ -237,13 +237,19 @@ class Prefetch:
 
     def _work(self, eng_args, B, seed):
         torch.set_num_threads(1)
-        size, dev, real, frac, labelled, lab_frac, lab_zoom = eng_args
-        eng = DE.Engine(size, dev, seed, real, frac, labelled, lab_frac, lab_zoom)
+        eng = make_engine(eng_args, seed)
         while True:
             self.q.put(eng.batch(B))
 
     def get(self):
         return self.q.get()
+
+
+def make_engine(eng_args, seed):
+    """The data engine from (size, device, real, real_frac, labelled, lab_frac, lab_zoom): one place for the
+    trainer's own engine and the prefetch worker's."""
+    size, dev, real, frac, labelled, lab_frac, lab_zoom = eng_args
+    return DE.Engine(size, dev, seed, real, frac, labelled, lab_frac, lab_zoom)
 
 
 def lr_at(s, total, base, warm=200):
@@ -306,11 +312,7 @@ def main():
     if ck:
         missing, _ = model.load_state_dict(ck["model"], strict=False)
         assert all("iou_mask_head" in k for k in missing), f"checkpoint lacks {missing}"
-    net.set_phase(model, args.phase)
-    frozen = tuple(f for f in args.freeze.split(",") if f)
-    for n, p in model.named_parameters():
-        if n.startswith(frozen) and frozen:
-            p.requires_grad = False
+    net.set_phase(model, args.phase, frozen=[f for f in args.freeze.split(",") if f])
     model = model.to(memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
@@ -322,8 +324,8 @@ def main():
     labelled = None
     if args.lab_frac > 0:
         labelled = DE.load_labelled_pool(args.size, os.path.join(here, "data", f"lab_pool{args.size}.npz"))
-    eng = DE.Engine(args.size, args.device, args.seed * 7919 + 17, real, args.real_frac, labelled, args.lab_frac,
-                    args.lab_zoom)
+    eng_args = (args.size, args.device, real, args.real_frac, labelled, args.lab_frac, args.lab_zoom)
+    eng = make_engine(eng_args, args.seed * 7919 + 17)
     gen = torch.Generator()
     gen.manual_seed(args.seed * 31 + 5)
     s0 = 0
@@ -333,7 +335,7 @@ def main():
         eng.g.set_state(ck["engine_rng"])
         torch.set_rng_state(ck["torch_rng"])
         gen.manual_seed(args.seed * 31 + 5 + s0)
-    pre = Prefetch((args.size, args.device, real, args.real_frac, labelled, args.lab_frac, args.lab_zoom), args.batch, args.seed * 7919 + 17 + 1000003 * s0) \
+    pre = Prefetch(eng_args, args.batch, args.seed * 7919 + 17 + 1000003 * s0) \
         if args.workers > 0 else None
     log = open(os.path.join(args.out, "log.jsonl"), "a")
     tot, tr = sum(p.numel() for p in model.parameters()), sum(p.numel() for p in params)

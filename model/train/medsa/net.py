@@ -417,11 +417,14 @@ def adapter_param(name):
     return any(k in name for k in ("_Adapter.", "depth_pos_embed", "mask_decoder.hyp."))
 
 
-def set_phase(model, phase, extra_trainable=()):
+def set_phase(model, phase, extra_trainable=(), frozen=()):
     """'base': everything but the adapters; 'adapt': base frozen (BatchNorm statistics too), adapters and
-    HyP-Adpt (+ extra prefixes) trained; 'joint': everything; 'iou': only the mask-aware IoU head."""
+    HyP-Adpt (+ extra prefixes) trained; 'joint': everything; 'iou': only the mask-aware IoU head.
+    frozen: parameter-name prefixes kept frozen whatever the phase (e.g. image_encoder. for a decoder-only run)."""
     for n, p in model.named_parameters():
-        if phase == "iou":
+        if frozen and n.startswith(tuple(frozen)):
+            p.requires_grad = False
+        elif phase == "iou":
             p.requires_grad = "iou_mask_head" in n
         elif phase == "base":
             p.requires_grad = not adapter_param(n)
