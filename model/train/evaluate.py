@@ -241,7 +241,7 @@ class ModelSeg:
         if crop in self.embs:
             return self.embs[crop]
         a = self.sl if crop is None else self.sl[crop[1]:crop[3], crop[0]:crop[2]]
-        img, (Wp, Hp) = prep.preprocess(a, self.sp, self.win)
+        img, (Wp, Hp) = prep.preprocess(a, self.sp, self.win, getattr(self.m, "prep", prep.DEFAULT))
         with torch.no_grad():
             emb = self.m.image_encoder(torch.from_numpy(img)[None])
         g = {"W": a.shape[1], "H": a.shape[0], "W2": Wp, "H2": Hp, "S": self.m.cfg.img_size, "L": self.m.cfg.low_res}
@@ -427,9 +427,7 @@ def main():
             with open(cache, "w") as f:
                 json.dump({"n_items": len(sets), "rows": [[k[0], v] for k, v in rows.items()]}, f)
     if not only_classical:
-        ck = torch.load(args[0], map_location="cpu")
-        m = L.from_checkpoint(ck)
-        m.eval()
+        m = L.from_checkpoint(args[0])
         meth = ModelSeg(m, zoom, ranking)
         for it in sets:
             rows.setdefault((it[0], "model"), []).append(run_item(meth, it))

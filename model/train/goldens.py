@@ -126,9 +126,7 @@ def run_case(m, c, d, man=prep.DEFAULT, ranking=None):
 
 def main():
     torch.set_num_threads(2)
-    ck = torch.load(sys.argv[1], map_location="cpu")
-    m = L.from_checkpoint(ck)
-    m.eval()
+    m = L.from_checkpoint(sys.argv[1])
     man = prep.DEFAULT
     zoom = ranking = None
     if len(sys.argv) > 3:  # the exported manifest.json: its preprocessing (converted official checkpoints) and

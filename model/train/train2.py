@@ -165,7 +165,7 @@ def rounds_dist(gen, dev):
     return int(torch.multinomial(p, 1, generator=gen).item())
 
 
-def step(model, x, tgt, valid, gen, bf16=True, depth=False):
+def step(model, x, tgt, valid, gen, bf16=True, depth=False, p_click=0.45):
     """One training step's loss. depth: x is one 3D chunk (SD-Trans branch on); slices whose target is
     empty get no loss."""
     B, _, S, _ = x.shape
@@ -177,7 +177,7 @@ def step(model, x, tgt, valid, gen, bf16=True, depth=False):
         tb_safe = torch.where(w.view(B, 1, 1) > 0, tb, dummy)
     else:
         tb_safe, w = tb, torch.ones(B, device=x.device)
-    co, lb, single = initial_prompts(tb_safe, valid, gen, S)
+    co, lb, single = initial_prompts(tb_safe, valid, gen, S, p_click, min(0.35, 1.0 - p_click))
     R = rounds_dist(gen, x.device)
     ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else torch.autocast("cpu", enabled=False)
     with ctx:
@@ -284,6 +284,8 @@ def main():
     ap.add_argument("--chunk-prob", type=float, default=-1, help="share of 3D-chunk steps (default: 0.25 in "
                     "phases adapt/joint, 0 in base)")
     ap.add_argument("--depth", type=int, default=8, help="slices per 3D chunk")
+    ap.add_argument("--p-click", type=float, default=0.45, help="share of samples whose first prompt is 1 click "
+                    "(boxes take min(0.35, the rest), 2-3 clicks what is left); more single clicks train the ranking")
     ap.add_argument("--lab-frac", type=float, default=0.0, help="share of each batch from real labelled anatomy "
                     "(medsa/atlas.py: MNI152NLin6 + avgwmparc, pyradiomics lesions; fetched by data-pypi)")
     ap.add_argument("--lab-zoom", type=float, default=0.45, help="smallest crop of a labelled slice (fraction of "
@@ -361,7 +363,7 @@ def main():
         x = x.contiguous(memory_format=torch.channels_last)
         for g in opt.param_groups:
             g["lr"] = lr_at(s, args.steps, args.lr)
-        loss, st = step(model, x, tgt, valid, gen, not args.fp32, depth)
+        loss, st = step(model, x, tgt, valid, gen, not args.fp32, depth, args.p_click)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

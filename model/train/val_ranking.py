@@ -13,7 +13,7 @@ import evaluate as E  # noqa: E402
 from medsa import atlas, load as L  # noqa: E402
 
 torch.set_num_threads(1)
-ck = torch.load(sys.argv[1], map_location="cpu")
+ck = sys.argv[1]
 m = L.from_checkpoint(ck); m.eval()
 w = float(sys.argv[2])
 zoom = json.loads(sys.argv[3]) if len(sys.argv) > 3 else None

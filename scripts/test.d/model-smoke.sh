@@ -54,4 +54,13 @@ $PY $T/train2.py --out "$tmp/v2base" --phase base --steps 4 --batch 4 --size 64 
 $PY $T/train2.py --out "$tmp/v2adapt" --phase adapt --init "$tmp/v2base/ckpt.pt" --steps 3 --batch 2 --size 64 \
   --tiny --fp32 --chunk-prob 0.5 --depth 4 >/dev/null
 parity "$tmp/v2adapt/ckpt.pt" v2 '{"box_margin": 2.0, "min_side": 48, "click_below": 0.02, "click_margin": 2.5, "max_frac": 0.8}'
+# LiteMedSAM's layout (TinyViT encoder, 64x64 tokens, 256x256 logits, no mean/std; medsa/litemedsam.py): the
+# loader on a random checkpoint, then export, goldens and the Go engine's parity on it (~45 s)
+$PY $T/test_litemedsam.py --write "$tmp/lite_medsam.pth"
+$PY $T/export_model.py "$tmp/lite_medsam.pth" "$tmp/model_lm" 0.0.0-smoke >/dev/null
+$PY $T/goldens.py "$tmp/lite_medsam.pth" "$tmp/golden_lm" "$tmp/model_lm/manifest.json" >/dev/null
+$PY $T/check_export.py "$tmp/model_lm" --max-mb 0
+if [ -e "${MEDSA_ORT_LIB:-.cache/ort/libonnxruntime.so.1}" ]; then
+  MEDSA_MODEL_DIR="$tmp/model_lm" MEDSA_GOLDEN_DIR="$tmp/golden_lm" go test -count=1 ./model -run 'TestGolden$'
+fi
 echo "model-smoke: ok in $(( $(date +%s) - start )) s"

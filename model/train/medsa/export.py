@@ -145,6 +145,8 @@ def export_checkpoint(ckpt_path, outdir, name="medsa-tiny", version="1.0.0", dep
                       ranking=None):
     """auto_zoom, ranking: the engine's zoom and candidate-ranking policies for this model (docs/MANIFEST.md),
     written to the manifest."""
+    if ckpt_path.startswith("litemedsam") or "lite_medsam.pth" in ckpt_path:
+        return _export_litemedsam(LD.from_checkpoint(ckpt_path), ckpt_path, outdir, name, version, auto_zoom, ranking)
     ck = torch.load(ckpt_path, map_location="cpu")
     m = LD.from_checkpoint(ck)
     if isinstance(m, N.MedSA2):
@@ -176,6 +178,18 @@ def export_checkpoint(ckpt_path, outdir, name="medsa-tiny", version="1.0.0", dep
                          depth_chunk, {}, {"report": "model/train/REPORT.md", "seed": 0,
                                            "steps": ck.get("step", 0), "phase": ck.get("phase")},
                          notes=MASKS_NOTE, auto_zoom=auto_zoom)
+    return m, man
+
+
+def _export_litemedsam(m, src, outdir, name, version, auto_zoom=None, ranking=None):
+    """LiteMedSAM as it is (medsa/litemedsam.py): no encoder3d, its own preprocessing (no mean/std)."""
+    files = export_onnx(m, outdir, 0, with_3d=False)
+    total = sum(p.numel() for p in m.parameters())
+    arch = (f"LiteMedSAM (bowang-lab, Apache-2.0): TinyViT encoder 64/128/160/320 ch, 64x64 tokens at 256 px, "
+            f"SAM prompt encoder and two-way mask decoder; mask tokens {list(m.cfg.output_tokens)}; no adapters")
+    man = write_manifest(m, outdir, files, name, version, arch, {"total": total, "trainable": 0, "base_frozen": total},
+                         0, m.prep, {"report": "model/train/REPORT.md", "source": os.path.basename(src.split(":")[0])},
+                         notes=MASKS_NOTE, auto_zoom=auto_zoom, ranking=ranking)
     return m, man
 
 

@@ -52,6 +52,9 @@ class Config:
     # its upscaled, prompt-conditioned features before the hypernetwork product. Without it a from-scratch
     # model's masks are prompt-shaped blobs that ignore image edges (diagnosed on the real MR/CT sets).
     hires: int = 0
+    # "vit" (ours and the official SAM/Med-SA layouts) or "tinyvit" (LiteMedSAM's encoder, medsa/tinyvit.py:
+    # a pretrained medical base; 64x64 tokens at 256 px, so patch = 4)
+    encoder: str = "vit"
 
     @property
     def grid(self):
@@ -599,7 +602,11 @@ class MedSA(nn.Module):
     def __init__(self, cfg: Config):
         super().__init__()
         self.cfg = cfg
-        self.image_encoder = ImageEncoder(cfg)
+        if cfg.encoder == "tinyvit":
+            from .tinyvit import TinyViT
+            self.image_encoder = TinyViT(cfg.embed_dim)
+        else:
+            self.image_encoder = ImageEncoder(cfg)
         self.prompt_encoder = PromptEncoder(cfg)
         self.mask_decoder = MaskDecoder(cfg)
 
