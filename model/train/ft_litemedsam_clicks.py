@@ -8,12 +8,13 @@ import sys
 import time
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-import numpy as np, torch, torch.nn.functional as F
+import numpy as np, torch
 from scipy import ndimage as ndi
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.chdir(os.path.dirname(os.path.abspath(__file__)))
 import evaluate as E
 from medsa import atlas, load as L, dataengine as DE
+import train2 as T2
 torch.set_num_threads(2)
 torch.manual_seed(0); rng = np.random.default_rng(0)
 MIN = float(sys.argv[1])
@@ -58,12 +59,8 @@ while time.time() - t0 < MIN * 60:
     e = torch.stack(es); tg = torch.stack(ts)[:, None]
     lo, iou = m.decode(e, torch.tensor(co), torch.tensor(lb), torch.zeros(B, 1, 256, 256), torch.zeros(B))
     lo = lo[:, 1:]  # multimask tokens for a single click (SAM's rule), min loss over them
-    tt = tg.expand_as(lo)
-    bce = F.binary_cross_entropy_with_logits(lo, tt, reduction="none").mean((2, 3))
-    p = torch.sigmoid(lo); dice = 1 - (2 * (p * tt).sum((2, 3)) + 1) / (p.sum((2, 3)) + tt.sum((2, 3)) + 1)
-    per = bce + dice
-    with torch.no_grad():
-        pr = lo > 0; ti = (pr & (tt > .5)).sum((2, 3)).float() / (pr | (tt > .5)).sum((2, 3)).float().clamp(min=1)
+    per = T2.seg_loss(lo, tg[:, 0], torch.ones_like(tg[:, 0], dtype=torch.bool))
+    ti = T2.iou_of(lo.detach(), tg[:, 0])
     loss = per.min(1).values.mean() + ((iou[:, 1:] - ti) ** 2).mean()
     opt.zero_grad(); loss.backward(); opt.step(); step += 1
     if step % 50 == 0: print(step, "loss %.3f best-iou %.3f  %.1f samples/s" % (loss.item(), ti.max(1).values.mean().item(), step * B / (time.time() - t0)), flush=True)

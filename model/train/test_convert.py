@@ -29,6 +29,18 @@ def vit_b_like(layout, decoder, depth):
                     mask_in_chans=16, dec_adapters=False, click_maps=False, decoder_variant=decoder)
 
 
+def output_diff(ref, m, x, L):
+    """Run two models on the same image and prompts (a positive and a negative click, a random L x L mask input):
+    the largest |difference| of embeddings and logits, and the second model's embeddings and decoder outputs."""
+    co = torch.tensor([[[100.0, 120.0], [30.0, 40.0], [0.0, 0.0]]])
+    lb = torch.tensor([[1.0, 0.0, -1.0]])
+    mi = torch.randn(1, 1, L, L)
+    with torch.no_grad():
+        e1, e2 = ref.image_encoder(x), m.image_encoder(x)
+        d1, d2 = ref.decode(e1, co, lb, mi, torch.ones(1)), m.decode(e2, co, lb, mi, torch.ones(1))
+    return max((e1 - e2).abs().max().item(), (d1[0] - d2[0]).abs().max().item()), e2, d2
+
+
 def main():
     full = "--full-depth" in sys.argv
     gold = sys.argv[sys.argv.index("--golden") + 1] if "--golden" in sys.argv else ""
@@ -49,15 +61,7 @@ def main():
             m, unused = C.build(ck, layout, decoder, 256, 0.5)
             assert not unused, unused
             assert m.cfg.global_blocks == cfg.global_blocks and m.cfg.window == 14, m.cfg
-            x = torch.randn(1, 3, 256, 256)
-            co = torch.tensor([[[100.0, 120.0], [30.0, 40.0], [0.0, 0.0]]])
-            lb = torch.tensor([[1.0, 0.0, -1.0]])
-            mi = torch.randn(1, 1, 64, 64)
-            with torch.no_grad():
-                e1, e2 = ref.image_encoder(x), m.image_encoder(x)
-                d1 = ref.decode(e1, co, lb, mi, torch.ones(1))
-                d2 = m.decode(e2, co, lb, mi, torch.ones(1))
-            diff = max((e1 - e2).abs().max().item(), (d1[0] - d2[0]).abs().max().item())
+            diff, _, _ = output_diff(ref, m, torch.randn(1, 3, 256, 256), 64)
             assert diff == 0.0, f"{layout}/{decoder}: converted model differs by {diff}"
             out = os.path.join(td, "model")
             args = [sys.executable, os.path.join(HERE, "convert_official.py"), ck, out, "--layout", layout,

@@ -14,6 +14,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from medsa import litemedsam as LM, load as L, model as M  # noqa: E402
+from test_convert import output_diff  # noqa: E402
 
 
 def random_checkpoint():
@@ -41,16 +42,9 @@ def main():
         assert m.cfg.encoder == "tinyvit" and m.prep["std"] == [1.0, 1.0, 1.0]
         n_enc = sum(p.numel() for p in m.image_encoder.parameters())
         assert 5_500_000 < n_enc < 6_000_000, n_enc  # TinyViT-5M in LiteMedSAM's configuration
-        x = torch.rand(1, 3, 256, 256)
-        co = torch.tensor([[[100.0, 120.0], [30.0, 40.0], [0.0, 0.0]]])
-        lb = torch.tensor([[1.0, 0.0, -1.0]])
-        mi = torch.randn(1, 1, 256, 256)
-        with torch.no_grad():
-            e1, e2 = ref.image_encoder(x), m.image_encoder(x)
-            d1, d2 = ref.decode(e1, co, lb, mi, torch.ones(1)), m.decode(e2, co, lb, mi, torch.ones(1))
+        diff, e2, d2 = output_diff(ref, m, torch.rand(1, 3, 256, 256), 256)
         assert e2.shape == (1, 256, 64, 64), e2.shape
         assert d2[0].shape == (1, 4, 256, 256) and d2[1].shape == (1, 4), (d2[0].shape, d2[1].shape)
-        diff = max((e1 - e2).abs().max().item(), (d1[0] - d2[0]).abs().max().item())
         assert diff == 0.0, f"loaded model differs by {diff}"
         # a non-square input still yields whole windows (padding inside the attention blocks)
         with torch.no_grad():

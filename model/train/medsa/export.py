@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import load as LD, model as M, net as N
+from . import litemedsam, load as LD, model as M, net as N
 
 OPSET = 17
 
@@ -145,8 +145,9 @@ def export_checkpoint(ckpt_path, outdir, name="medsa-tiny", version="1.0.0", dep
                       ranking=None):
     """auto_zoom, ranking: the engine's zoom and candidate-ranking policies for this model (docs/MANIFEST.md),
     written to the manifest."""
-    if ckpt_path.startswith("litemedsam") or "lite_medsam.pth" in ckpt_path:
-        return _export_litemedsam(LD.from_checkpoint(ckpt_path), ckpt_path, outdir, name, version, auto_zoom, ranking)
+    if litemedsam.is_spec(ckpt_path):
+        return _export_litemedsam(litemedsam.from_spec(ckpt_path), ckpt_path, outdir, name, version, auto_zoom,
+                                  ranking)
     ck = torch.load(ckpt_path, map_location="cpu")
     m = LD.from_checkpoint(ck)
     if isinstance(m, N.MedSA2):

@@ -16,6 +16,18 @@ WEIGHTS = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__
 PREP = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
 
 
+def is_spec(spec):
+    """Whether a checkpoint argument names LiteMedSAM: "litemedsam[:TOKENS]" or a path to lite_medsam.pth[:TOKENS]."""
+    return isinstance(spec, str) and (spec.startswith("litemedsam") or "lite_medsam.pth" in spec)
+
+
+def from_spec(spec):
+    """"litemedsam:0,1" or "PATH/lite_medsam.pth:0" -> the loaded model with those mask tokens (default all 4)."""
+    path, _, tok = spec.partition(":")
+    tokens = tuple(int(t) for t in tok.split(",")) if tok else (0, 1, 2, 3)
+    return load(WEIGHTS if path == "litemedsam" else path, tokens)
+
+
 def config(output_tokens=(0, 1, 2, 3)):
     return M.Config(img_size=256, patch=4, enc_dim=64, enc_depth=0, enc_heads=1, global_blocks=(), use_abs_pos=False,
                     embed_dim=256, adapters=False, dec_depth=2, dec_heads=8, dec_mlp_dim=2048, num_mask_tokens=4,

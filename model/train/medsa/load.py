@@ -1,17 +1,14 @@
 """One loader for every checkpoint layout: Med-SA 1.x (model.py, ViT) and Med-SA 2.0 (net.py, "conv2")."""
 import torch
 
-from . import model as M, net
+from . import litemedsam, model as M, net
 
 
 def from_checkpoint(ck):
     """A checkpoint dict (or path) -> the model in eval mode, weights loaded. "litemedsam[:TOKENS]" (or a path
     to lite_medsam.pth[:TOKENS]) is LiteMedSAM's checkpoint with the mask tokens it returns, e.g. "litemedsam:0"."""
-    if isinstance(ck, str) and (ck.startswith("litemedsam") or "lite_medsam.pth" in ck):
-        from . import litemedsam
-        path, _, tok = ck.partition(":")
-        tokens = tuple(int(t) for t in tok.split(",")) if tok else (0, 1, 2, 3)
-        return litemedsam.load(litemedsam.WEIGHTS if path == "litemedsam" else path, tokens)
+    if litemedsam.is_spec(ck):
+        return litemedsam.from_spec(ck)
     if isinstance(ck, str):
         ck = torch.load(ck, map_location="cpu")
     if ck.get("arch") == net.ARCH or ck["config"].get("arch") == net.ARCH:
