@@ -107,11 +107,7 @@ def synthetic(max_items):
     return items
 
 
-def _pick(items, n):
-    if len(items) <= n:
-        return items
-    sel = np.linspace(0, len(items) - 1, n).astype(int)
-    return [items[i] for i in sel]
+_pick = atlas._pick  # n items evenly spread (one rule for the atlas's test/validation split and these sets)
 
 
 # ---------------------------------------------------------------------------------------------- prompts

@@ -214,6 +214,76 @@ def step(model, x, tgt, valid, gen, bf16=True, depth=False, p_click=0.45):
                   "single": float(single.float().mean())}
 
 
+# ---------------------------------------------------------------------------------------------- distillation
+class Distill:
+    """A teacher's image embeddings (teacher_embed.py: LiteMedSAM on the real training slices) as a second loss:
+    a linear head (a 1x1 conv, not exported) maps our stride-4 semantic channels to the teacher's 256 channels,
+    and the MSE to the teacher's per-channel standardised embedding is added with weight w. fit_head starts the
+    head at the least-squares readout of the current features (its 1 - loss is their R^2), so the gradient
+    reaching the encoder asks for what the features lack, not for a random head. Pretrained features without
+    the teacher's cost at run time (issue 10, cause 1)."""
+
+    def __init__(self, spec, sem_ch, w, batch):
+        import numpy as np
+        ip, ep = spec.split(",")
+        self.img = torch.from_numpy(np.load(ip))
+        self.emb = np.load(ep, mmap_mode="r")
+        if len(self.img) != len(self.emb):
+            raise ValueError(f"{ip}, {ep}: {len(self.img)} images but {len(self.emb)} embeddings")
+        sub = torch.from_numpy(np.asarray(self.emb[:: max(1, len(self.emb) // 64)], dtype=np.float32))
+        self.mu = sub.mean((0, 2, 3)).view(1, -1, 1, 1)
+        self.sd = sub.std((0, 2, 3)).clamp(min=1e-3).view(1, -1, 1, 1)
+        self.sem, self.w, self.B = sem_ch, w, batch
+        self.head = torch.nn.Conv2d(sem_ch, self.emb.shape[1], 1)
+
+    def batch(self, idx):
+        import numpy as np
+        x = (self.img[idx].float() / 255.0)[:, None].expand(-1, 3, -1, -1)
+        x = ((x - DE.MEAN) / DE.STD).contiguous(memory_format=torch.channels_last)
+        t = torch.from_numpy(np.stack([np.asarray(self.emb[int(i)], dtype=np.float32) for i in idx]))
+        return x, (t - self.mu) / self.sd
+
+    @torch.no_grad()
+    def fit_head(self, model, n=256, ridge=1e-3, pool=None):
+        """Least squares from the features (+ bias) to the standardised teacher over n evenly spread slices (of
+        pool, default all); returns the R^2 of that readout (the share of the teacher's variance the features
+        already carry)."""
+        was = model.training
+        model.eval()
+        C = self.sem + 1
+        xtx, xty, yy, cnt = torch.zeros(C, C, dtype=torch.float64), None, 0.0, 0
+        pool = torch.arange(len(self.img)) if pool is None else pool
+        for ch in pool[torch.linspace(0, len(pool) - 1, min(n, len(pool))).long()].split(8):
+            x, t = self.batch(ch)
+            f = model.image_encoder(x)[:, :self.sem].float()
+            f = torch.cat([f, torch.ones_like(f[:, :1])], 1).permute(0, 2, 3, 1).reshape(-1, C).double()
+            y = t.permute(0, 2, 3, 1).reshape(-1, t.shape[1]).double()
+            xtx += f.T @ f
+            xty = f.T @ y if xty is None else xty + f.T @ y
+            yy += float((y ** 2).sum())
+            cnt += y.numel()
+        wb = torch.linalg.solve(xtx + ridge * xtx.diagonal().mean() * torch.eye(C, dtype=torch.float64), xty)
+        self.head.weight.copy_(wb[:-1].T.float().view(-1, self.sem, 1, 1))
+        self.head.bias.copy_(wb[-1].float())
+        mse = (yy - 2 * float((wb * xty).sum()) + float((wb * (xtx @ wb)).sum())) / cnt
+        model.train(was)
+        return 1.0 - mse / (yy / cnt)
+
+    def loss(self, model, gen, bf16):
+        x, t = self.batch(torch.randint(len(self.img), (self.B,), generator=gen))
+        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else torch.autocast("cpu", enabled=False)
+        # BatchNorm on its running statistics, as at inference and in fit_head: the features being taught are
+        # the ones the app computes, not a 4-slice batch's
+        bns = [b for b in model.image_encoder.modules() if isinstance(b, torch.nn.BatchNorm2d) and b.training]
+        for b in bns:
+            b.eval()
+        with ctx:
+            p = self.head(model.image_encoder(x)[:, :self.sem])
+        for b in bns:
+            b.train()
+        return self.w * F.mse_loss(p.float(), t)
+
+
 # ---------------------------------------------------------------------------------------------- checkpoints
 def save(path, model, opt, stepn, args, eng, extra):
     tmp = path + ".tmp"
@@ -294,6 +364,10 @@ def main():
                     "(adapt and iou always do)")
     ap.add_argument("--freeze", default="", help="comma-separated parameter-name prefixes kept frozen on top of "
                     "the phase's rule (e.g. image_encoder.: a decoder-only fine-tune)")
+    ap.add_argument("--distill", default="", help="IMG.npy,EMB.npy from teacher_embed.py: add the embedding "
+                    "distillation loss (class Distill)")
+    ap.add_argument("--distill-weight", type=float, default=1.0)
+    ap.add_argument("--distill-batch", type=int, default=4)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -317,6 +391,13 @@ def main():
     net.set_phase(model, args.phase, frozen=[f for f in args.freeze.split(",") if f])
     model = model.to(memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
+    dist = Distill(args.distill, cfg.emb_dim, args.distill_weight, args.distill_batch) if args.distill else None
+    if dist:
+        if resume and "distill_head" in ck:
+            dist.head.load_state_dict(ck["distill_head"])
+        else:
+            print(f"distill: least-squares head on the current features, R^2 {dist.fit_head(model):.3f}", flush=True)
+        params += list(dist.head.parameters())
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     here = os.path.dirname(os.path.abspath(__file__))
     real = None
@@ -364,6 +445,10 @@ def main():
         for g in opt.param_groups:
             g["lr"] = lr_at(s, args.steps, args.lr)
         loss, st = step(model, x, tgt, valid, gen, not args.fp32, depth, args.p_click)
+        if dist:
+            dl = dist.loss(model, gen, not args.fp32)
+            loss = loss + dl
+            acc["distill"] = acc.get("distill", 0.0) + float(dl.detach())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -374,7 +459,8 @@ def main():
         acc["n"] += 1
         if s % 25 == 0:
             el = time.time() - t0
-            rec = {"step": s, "loss": acc["loss"] / acc["n"], "iou_best": acc["iou_best"] / acc["n"],
+            rec = {"step": s, "loss": acc["loss"] / acc["n"], "distill": acc.get("distill", 0.0) / acc["n"],
+                   "iou_best": acc["iou_best"] / acc["n"],
                    "lr": lr_at(s, args.steps, args.lr), "elapsed_s": round(el, 1),
                    "samples_per_s": round(acc["n"] * args.batch / max(1e-6, el - acc.get("t_last", 0.0)), 2),
                    "gen_frac": round(acc["gen_s"] / max(1e-6, el - acc.get("t_last", 0.0)), 3)}
@@ -383,9 +469,9 @@ def main():
             print(json.dumps(rec), flush=True)
             acc = {"loss": 0.0, "iou_best": 0.0, "n": 0, "gen_s": 0.0, "t_last": el}
         if time.time() - last_ck > args.ckpt_every * 60:
-            save(ck_path, model, opt, s, args, eng, {})
+            save(ck_path, model, opt, s, args, eng, {"distill_head": dist.head.state_dict()} if dist else {})
             last_ck = time.time()
-    save(ck_path, model, opt, s, args, eng, {})
+    save(ck_path, model, opt, s, args, eng, {"distill_head": dist.head.state_dict()} if dist else {})
     print(f"saved {ck_path} at step {s}", flush=True)
 
 
