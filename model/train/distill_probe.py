@@ -49,11 +49,7 @@ m.train()
 g = torch.Generator().manual_seed(0)
 t0, s = time.time(), 0
 while time.time() - t0 < minutes * 60:
-    x, t = d.batch(train[torch.randint(len(train), (4,), generator=g)])
-    for b in m.image_encoder.modules():
-        if isinstance(b, torch.nn.BatchNorm2d):
-            b.eval()
-    loss = torch.nn.functional.mse_loss(d.head(m.image_encoder(x)[:, :d.sem]), t)
+    loss = d.loss(m, g, bf16=False, pool=train)
     opt.zero_grad()
     loss.backward()
     opt.step()

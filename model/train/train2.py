@@ -18,6 +18,7 @@ import sys
 import time
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -224,7 +225,6 @@ class Distill:
     the teacher's cost at run time (issue 10, cause 1)."""
 
     def __init__(self, spec, sem_ch, w, batch):
-        import numpy as np
         ip, ep = spec.split(",")
         self.img = torch.from_numpy(np.load(ip))
         self.emb = np.load(ep, mmap_mode="r")
@@ -237,7 +237,6 @@ class Distill:
         self.head = torch.nn.Conv2d(sem_ch, self.emb.shape[1], 1)
 
     def batch(self, idx):
-        import numpy as np
         x = (self.img[idx].float() / 255.0)[:, None].expand(-1, 3, -1, -1)
         x = ((x - DE.MEAN) / DE.STD).contiguous(memory_format=torch.channels_last)
         t = torch.from_numpy(np.stack([np.asarray(self.emb[int(i)], dtype=np.float32) for i in idx]))
@@ -269,8 +268,10 @@ class Distill:
         model.train(was)
         return 1.0 - mse / (yy / cnt)
 
-    def loss(self, model, gen, bf16):
-        x, t = self.batch(torch.randint(len(self.img), (self.B,), generator=gen))
+    def loss(self, model, gen, bf16, pool=None):
+        """The weighted loss on B slices drawn from pool (default all)."""
+        pool = torch.arange(len(self.img)) if pool is None else pool
+        x, t = self.batch(pool[torch.randint(len(pool), (self.B,), generator=gen)])
         ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else torch.autocast("cpu", enabled=False)
         # BatchNorm on its running statistics, as at inference and in fit_head: the features being taught are
         # the ones the app computes, not a 4-slice batch's
@@ -398,6 +399,9 @@ def main():
         else:
             print(f"distill: least-squares head on the current features, R^2 {dist.fit_head(model):.3f}", flush=True)
         params += list(dist.head.parameters())
+
+    def extra():  # what a checkpoint holds beyond the model: the distillation head, so --resume continues it
+        return {"distill_head": dist.head.state_dict()} if dist else {}
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     here = os.path.dirname(os.path.abspath(__file__))
     real = None
@@ -469,9 +473,9 @@ def main():
             print(json.dumps(rec), flush=True)
             acc = {"loss": 0.0, "iou_best": 0.0, "n": 0, "gen_s": 0.0, "t_last": el}
         if time.time() - last_ck > args.ckpt_every * 60:
-            save(ck_path, model, opt, s, args, eng, {"distill_head": dist.head.state_dict()} if dist else {})
+            save(ck_path, model, opt, s, args, eng, extra())
             last_ck = time.time()
-    save(ck_path, model, opt, s, args, eng, {"distill_head": dist.head.state_dict()} if dist else {})
+    save(ck_path, model, opt, s, args, eng, extra())
     print(f"saved {ck_path} at step {s}", flush=True)
 
 

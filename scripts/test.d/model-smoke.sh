@@ -53,6 +53,10 @@ $PY $T/train2.py --out "$tmp/v2base" --phase base --steps 2 --batch 4 --size 64 
 $PY $T/train2.py --out "$tmp/v2base" --phase base --steps 4 --batch 4 --size 64 --tiny --fp32 --resume | grep "step 2/4" >/dev/null  # grep -q would close the pipe early
 $PY $T/train2.py --out "$tmp/v2adapt" --phase adapt --init "$tmp/v2base/ckpt.pt" --steps 3 --batch 2 --size 64 \
   --tiny --fp32 --chunk-prob 0.5 --depth 4 >/dev/null
+# distillation from a teacher's embeddings (train2.Distill; fake teacher files): a run, then resumed with its head
+$PY -c "import numpy as np, sys; r = np.random.default_rng(0); np.save(sys.argv[1], r.integers(0, 255, (6, 64, 64), dtype=np.uint8)); np.save(sys.argv[2], r.standard_normal((6, 256, 16, 16)).astype(np.float16))" "$tmp/di.npy" "$tmp/de.npy"
+$PY $T/train2.py --out "$tmp/v2dist" --phase base --steps 2 --batch 2 --size 64 --tiny --fp32 --distill "$tmp/di.npy,$tmp/de.npy" | grep "least-squares head" >/dev/null
+$PY $T/train2.py --out "$tmp/v2dist" --phase base --steps 3 --batch 2 --size 64 --tiny --fp32 --resume --distill "$tmp/di.npy,$tmp/de.npy" | grep "step 2/3" >/dev/null
 parity "$tmp/v2adapt/ckpt.pt" v2 '{"box_margin": 2.0, "min_side": 48, "click_below": 0.02, "click_margin": 2.5, "max_frac": 0.8}'
 # LiteMedSAM's layout (TinyViT encoder, 64x64 tokens, 256x256 logits, no mean/std; medsa/litemedsam.py): the
 # loader on a random checkpoint, then export, goldens and the Go engine's parity on it (~45 s)
