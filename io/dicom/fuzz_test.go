@@ -119,7 +119,7 @@ func fragmentOf(tb testing.TB, rel string) []byte {
 // where that is small (so the codec gets past its checks), else a 64x64 grey frame.
 func fuzzFormat(w, h, comps int, alloc uint8) pixelFormat {
 	pf := pixelFormat{rows: 64, cols: 64, spp: 1, alloc: 16, stored: 16, high: 15, photo: "MONOCHROME2"}
-	if w > 0 && h > 0 && w*h <= 1<<18 && (comps == 1 || comps == 3) {
+	if w > 0 && h > 0 && w <= 1<<18 && h <= 1<<18 && w*h <= 1<<18 && (comps == 1 || comps == 3) { // w*h must not overflow
 		pf.rows, pf.cols, pf.spp = h, w, comps
 	}
 	if alloc%2 == 0 {

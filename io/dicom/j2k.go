@@ -230,6 +230,10 @@ func decodeJ2K(b []byte, pf pixelFormat) (pix []int32, info j2kInfo, err error) 
 	if info.w != pf.cols || info.h != pf.rows || info.comps != pf.spp {
 		return nil, info, fmt.Errorf("JPEG 2000 codestream is %dx%dx%d, header says %dx%dx%d", info.w, info.h, info.comps, pf.cols, pf.rows, pf.spp)
 	}
+	// DICOM's Rows and Columns are 16-bit: a larger frame is a lying header, not an allocation to try
+	if pf.rows < 1 || pf.cols < 1 || pf.rows > 65535 || pf.cols > 65535 {
+		return nil, info, fmt.Errorf("JPEG 2000 frame of %dx%d pixels: DICOM rows and columns are 1-65535", pf.cols, pf.rows)
+	}
 	for c, p := range info.prec {
 		if p > pf.alloc || p > 31 {
 			return nil, info, fmt.Errorf("JPEG 2000 component %d has %d bits; the header allocates %d", c, p, pf.alloc)
