@@ -26,6 +26,9 @@ func (h *llHuff) build(counts [16]byte, vals []byte) error {
 	k := int32(0)
 	for l := 1; l <= 16; l++ {
 		n := int32(counts[l-1])
+		if code+n > 1<<l { // checked before the fast table is filled: its codes would overrun it
+			return errors.New("invalid Huffman table (over-subscribed)")
+		}
 		h.valptr[l] = k
 		h.mincode[l] = code
 		if n == 0 {
