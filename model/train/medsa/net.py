@@ -419,13 +419,16 @@ def adapter_param(name):
 
 def set_phase(model, phase, extra_trainable=(), frozen=()):
     """'base': everything but the adapters; 'adapt': base frozen (BatchNorm statistics too), adapters and
-    HyP-Adpt (+ extra prefixes) trained; 'joint': everything; 'iou': only the mask-aware IoU head.
+    HyP-Adpt (+ extra prefixes) trained; 'joint': everything; 'iou': only the mask-aware IoU head; 'distill':
+    only the image encoder (train2.py's distillation from a teacher, no decoder loss).
     frozen: parameter-name prefixes kept frozen whatever the phase (e.g. image_encoder. for a decoder-only run)."""
     for n, p in model.named_parameters():
         if frozen and n.startswith(tuple(frozen)):
             p.requires_grad = False
         elif phase == "iou":
             p.requires_grad = "iou_mask_head" in n
+        elif phase == "distill":
+            p.requires_grad = n.startswith("image_encoder.")
         elif phase == "base":
             p.requires_grad = not adapter_param(n)
         elif phase == "adapt":
