@@ -7,17 +7,21 @@
 #      follows the new features and the features do not drift back.
 # Smoke steps of both stages first (a broken run costs seconds, and they time the steps: each stage's schedule
 # is sized to its minutes); checkpoints to $OUT every minute; a later call resumes (see PREV).
-# Here:    make -C model/train pack2     (data/gpu2, ~40 MB: the pools and the teacher's weights)
-# Device:  bash model/train/gpu_train2.sh with carry [model/train/data/gpu2] (+ model/train/runs/gpu2_prev to resume)
-# Back:    copy $OUT's distill/ and joint/ into runs/gpu2/, then `make -C model/train gpu2-eval`.
-# Overrides: DIST_MIN JOINT_MIN DIST_BATCH JOINT_BATCH JOINT_DISTILL_BATCH SMOKE_STEPS PROBE DEVICE INIT PREV
+# Here:    make -C model/train pack2 (data/gpu2, 32 MB: the pools and the teacher's encoder), then
+#          scripts/device-slim.sh off (what travels may not pass 64 MiB; the tracked files alone are ~78 MB)
+# Device:  bash model/train/gpu_train2.sh, carry [model/train/data/gpu2] (+ model/train/runs/gpu2_prev to resume:
+#          an earlier call's $OUT; only the unfinished stage's ckpt.pt, 12 MB each), timeout_s 600
+# After:   scripts/device-slim.sh on; $OUT's distill/ and joint/ into runs/gpu2/; make -C model/train gpu2-eval
+# BUDGET_S (560) bounds the whole call: the joint stage gets what the rest left, at most JOINT_MIN.
+# Overrides: DIST_MIN JOINT_MIN BUDGET_S DIST_BATCH JOINT_BATCH JOINT_DISTILL_BATCH SMOKE_STEPS PROBE DEVICE INIT PREV
 set -uo pipefail
 cd "$(dirname "$0")"
 PY=${PY:-python3}
 OUTD=${OUT:-runs/gpu2}
 DEV=${DEVICE:-cuda}
-DIST_MIN=${DIST_MIN:-3.5}
+DIST_MIN=${DIST_MIN:-3}
 JOINT_MIN=${JOINT_MIN:-3.5}
+BUDGET_S=${BUDGET_S:-560}
 DB=${DIST_BATCH:-64}
 JB=${JOINT_BATCH:-32}
 JDB=${JOINT_DISTILL_BATCH:-8}
@@ -55,9 +59,9 @@ if [ -f "$PREV/plan.env" ]; then
 fi
 rm -rf runs/gpu2_smoke_d runs/gpu2_smoke_j
 $PY train2.py --out runs/gpu2_smoke_d --init "$INIT" "${COMMON[@]}" "${DIST[@]}" --probe 16 --steps "$SMOKE" \
-  --minutes 2 >>"$OUTD/console.txt" 2>&1 || fail "smoke distill"
+  --minutes 1 >>"$OUTD/console.txt" 2>&1 || fail "smoke distill"
 $PY train2.py --out runs/gpu2_smoke_j --init runs/gpu2_smoke_d/ckpt.pt "${COMMON[@]}" "${JOINT[@]}" --probe 16 \
-  --steps "$SMOKE" --minutes 2 >>"$OUTD/console.txt" 2>&1 || fail "smoke joint"
+  --steps "$SMOKE" --minutes 1 >>"$OUTD/console.txt" 2>&1 || fail "smoke joint"
 RD=$(rate runs/gpu2_smoke_d/log.jsonl)
 RJ=$(rate runs/gpu2_smoke_j/log.jsonl)
 log "smoke ok: distill ${RD:-?} s/step at batch $DB, joint ${RJ:-?} s/step at batch $JB"
@@ -72,7 +76,11 @@ log "plan: distill $DIST_STEPS steps (${DIST_MIN} min), joint $JOINT_STEPS steps
 $PY train2.py --out "$OUTD/distill" --init "$INIT" "${COMMON[@]}" "${DIST[@]}" --probe "$PROBE" \
   --steps "$DIST_STEPS" --minutes "$DIST_MIN" --resume >>"$OUTD/console.txt" 2>&1 || fail "distill"
 log "distill: $(grep -h 'R^2' "$OUTD/console.txt" | tail -2 | tr '\n' ' ')"
+# ~50 s kept for the joint stage's start (probe, teacher, R^2) and its final R^2
+JM=$($PY -c 'import sys; print("%.2f" % max(0.3, min(float(sys.argv[1]), (float(sys.argv[2]) - float(sys.argv[3]) - 50) / 60)))' \
+  "$JOINT_MIN" "$BUDGET_S" "$SECONDS")
+log "joint: $JM min left for it"
 $PY train2.py --out "$OUTD/joint" --init "$OUTD/distill/ckpt.pt" "${COMMON[@]}" "${JOINT[@]}" --probe "$PROBE" \
-  --steps "$JOINT_STEPS" --minutes "$JOINT_MIN" --resume >>"$OUTD/console.txt" 2>&1 || fail "joint"
+  --steps "$JOINT_STEPS" --minutes "$JM" --resume >>"$OUTD/console.txt" 2>&1 || fail "joint"
 log "joint: $(grep -h 'R^2' "$OUTD/console.txt" | tail -1) $(tail -1 "$OUTD/joint/log.jsonl" 2>/dev/null)"
 log "done"

@@ -374,8 +374,14 @@ class Distill:
 # ---------------------------------------------------------------------------------------------- checkpoints
 def save(path, model, opt, stepn, args, eng, extra):
     tmp = path + ".tmp"
+    osd = opt.state_dict()
+    if torch.device(args.device).type == "cuda":
+        # Adam's moments in bf16 (loading casts them back): a GPU checkpoint must stay under the device tool's
+        # 16 MiB per returned file (fp32 moments make it 16-18 MiB); the CPU path keeps them exact
+        osd = {**osd, "state": {k: {n: v.to(torch.bfloat16) if torch.is_tensor(v) and v.is_floating_point() and
+                                    v.dim() > 0 else v for n, v in st.items()} for k, st in osd["state"].items()}}
     torch.save({"arch": net.ARCH, "config": model.cfg.to_dict(), "model": model.state_dict(),
-                "opt": opt.state_dict(), "step": stepn, "phase": args.phase, "args": vars(args),
+                "opt": osd, "step": stepn, "phase": args.phase, "args": vars(args),
                 "engine_rng": eng.g.get_state(), "torch_rng": torch.get_rng_state(), **extra}, tmp)
     os.replace(tmp, path)
 
