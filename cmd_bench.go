@@ -22,7 +22,8 @@ import (
 const usageBench = `usage: medsa bench [--image PATH] [--model DIR] [--device auto|cpu|cuda] [--threads N] [--decoder-threads N]
        [--n N] [--json] [--cache-mib N] [--propagate N] [--no-3d] [--series UID] [--server URL]
   warm-up, then N runs each of: encoder (one slice), decoder (one click, cached embedding), click->mask
-  (decode + masks at slice resolution + write into the label map); first_mask_ms is open image -> first
+  (decode + masks at slice resolution + write into the label map), a corrective click (2 points, previous
+  mask fed back, any crop the zoom policy encodes included); first_mask_ms is open image -> first
   mask on the middle slice. --propagate N also times propagation through N slices (needs a 3D image).
   Without --image a synthetic 256x256 phantom is used. With --server the encoder runs are timed on the server
   (encode_remote_ms_*, wire_bytes_per_embedding) and then locally (encode_ms_*); "provider" is "server" when
@@ -47,16 +48,21 @@ type benchReport struct {
 	PostP50        float64 `json:"postprocess_ms_p50"`
 	ClickP50       float64 `json:"click_to_mask_ms_p50"`
 	ClickP95       float64 `json:"click_to_mask_ms_p95"`
-	FirstMaskMS    float64 `json:"first_mask_ms"`
-	PropSlices     int     `json:"propagate_slices,omitempty"`
-	PropMS         float64 `json:"propagate_ms,omitempty"`
-	PropStop       string  `json:"propagate_stop,omitempty"`
-	PropCPUS       float64 `json:"propagate_cpu_s,omitempty"`
-	CacheBytes     int64   `json:"cache_bytes"`
-	CacheLimit     int64   `json:"cache_limit_bytes"`
-	MaxRSSMiB      float64 `json:"max_rss_mib"`
-	RSSMiB         float64 `json:"rss_mib"`
-	HeapMiB        float64 `json:"go_heap_mib"`
+	// A corrective click (a second point, the previous logits fed back), where
+	// the zoom policy may decode on a crop; a crop's first encoding is counted.
+	CorrectP50    float64 `json:"correction_to_mask_ms_p50"`
+	CorrectP95    float64 `json:"correction_to_mask_ms_p95"`
+	CorrectZoomed int     `json:"correction_zoomed"`
+	FirstMaskMS   float64 `json:"first_mask_ms"`
+	PropSlices    int     `json:"propagate_slices,omitempty"`
+	PropMS        float64 `json:"propagate_ms,omitempty"`
+	PropStop      string  `json:"propagate_stop,omitempty"`
+	PropCPUS      float64 `json:"propagate_cpu_s,omitempty"`
+	CacheBytes    int64   `json:"cache_bytes"`
+	CacheLimit    int64   `json:"cache_limit_bytes"`
+	MaxRSSMiB     float64 `json:"max_rss_mib"`
+	RSSMiB        float64 `json:"rss_mib"`
+	HeapMiB       float64 `json:"go_heap_mib"`
 	// With --server:
 	Server          string  `json:"server,omitempty"`
 	ServerStatus    string  `json:"server_status,omitempty"`
@@ -224,6 +230,29 @@ func runBench(args []string) error {
 			post = append(post, r.PostMS)
 		}
 	}
+	// Corrective clicks: the centre click plus one that moves, the previous
+	// answer's logits fed back, as the GUI and `segment --state` do.
+	var corr []float64
+	var prev []float32
+	for i := 0; i < *n+3; i++ {
+		p := model.Prompt{Points: []model.Point{{U: float64(w / 2), V: float64(h / 2), Positive: true},
+			{U: float64(w/2 + 2*(i%5-2)), V: float64(h/2 + 2*(i%3-1)), Positive: true}}, MaskIn: prev}
+		t := time.Now()
+		r, err := eng.Segment(ctx, ref, p)
+		if err != nil {
+			return err
+		}
+		lm.SetSliceLabels(axis, mid, labels16(r.Masks[r.Best]))
+		d := ms(time.Since(t))
+		prev = r.LowRes[r.Best]
+		if i >= 3 {
+			corr = append(corr, d)
+			if r.Zoom != nil {
+				rep.CorrectZoomed++
+			}
+		}
+	}
+	rep.CorrectP50, rep.CorrectP95 = percentile(corr, 50), percentile(corr, 95)
 	rep.EncodeP50, rep.EncodeP95 = percentile(enc, 50), percentile(enc, 95)
 	rep.DecodeP50, rep.DecodeP95 = percentile(dec, 50), percentile(dec, 95)
 	rep.PostP50 = percentile(post, 50)
@@ -275,6 +304,8 @@ func runBench(args []string) error {
 	fmt.Printf("encoder        p50 %7.1f ms  p95 %7.1f ms\n", rep.EncodeP50, rep.EncodeP95)
 	fmt.Printf("decoder        p50 %7.1f ms  p95 %7.1f ms\n", rep.DecodeP50, rep.DecodeP95)
 	fmt.Printf("click->mask    p50 %7.1f ms  p95 %7.1f ms  (postprocess p50 %.1f ms)\n", rep.ClickP50, rep.ClickP95, rep.PostP50)
+	fmt.Printf("correction     p50 %7.1f ms  p95 %7.1f ms  (2nd click, previous mask fed back; %d of %d decoded on a crop)\n",
+		rep.CorrectP50, rep.CorrectP95, rep.CorrectZoomed, len(corr))
 	fmt.Printf("first mask     %7.1f ms (open image -> mask)\n", rep.FirstMaskMS)
 	if rep.PropSlices > 0 || *prop > 0 {
 		fmt.Printf("propagation    %d slices in %.0f ms, %.1f CPU s (%s)\n", rep.PropSlices, rep.PropMS, rep.PropCPUS, rep.PropStop)

@@ -25,9 +25,41 @@ type AutoZoom struct {
 	// 0 turns click zoom off.
 	ClickBelow  float64 `json:"click_below"`
 	ClickMargin float64 `json:"click_margin"`
+	// ClickMinPoints: click zoom is tried only once the prompt holds this many
+	// points (0 or 1: from the first click). On 2.1.0, zooming the first click
+	// lost 1-click Dice on MR while zooming corrective clicks gained
+	// (REPORT.md, "click zoom for corrections").
+	ClickMinPoints int `json:"click_min_points,omitempty"`
+	// ClickAgree: a zoomed answer to clicks is kept only when its chosen mask
+	// has a Dice of at least ClickAgree with the full view's chosen mask (0:
+	// always kept). A crop cut around a wrong full-view mask loses the context
+	// that would correct it; the full view's answer is then the safer one.
+	ClickAgree float64 `json:"click_agree,omitempty"`
 	// MaxFrac: no zoom when the crop side would reach this fraction of the
 	// slice's larger side (nothing to gain).
 	MaxFrac float64 `json:"max_frac"`
+}
+
+// keepZoomed says whether the zoomed chosen mask b replaces the full view's
+// chosen mask a under z.ClickAgree (evaluate.py: keep_zoomed).
+func keepZoomed(a, b []uint8, z AutoZoom) bool {
+	if z.ClickAgree <= 0 {
+		return true
+	}
+	var inter, na, nb int
+	for i := range a {
+		x, y := a[i] != 0, b[i] != 0
+		if x {
+			na++
+		}
+		if y {
+			nb++
+		}
+		if x && y {
+			inter++
+		}
+	}
+	return 2*float64(inter) >= z.ClickAgree*float64(max(1, na+nb))
 }
 
 // cropRect is a crop of a slice: pixels X0 <= u < X1, Y0 <= v < Y1. The zero

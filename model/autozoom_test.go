@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	td "github.com/medsa/medsa/internal/testfiles"
 )
 
 // TestAutoZoomParity checks zoomCrop and remapLow against evaluate.py's mirror
@@ -25,6 +27,11 @@ func TestAutoZoomParity(t *testing.T) {
 			W, H   int
 			Crop   *[4]int `json:"crop"`
 		} `json:"crops"`
+		Agree []struct {
+			A, B       string
+			ClickAgree float64 `json:"click_agree"`
+			Keep       bool
+		} `json:"agree"`
 		Remap struct {
 			Src    []float32  `json:"src"`
 			GS     geo        `json:"gs"`
@@ -48,6 +55,30 @@ func TestAutoZoomParity(t *testing.T) {
 		if ok && [4]int{r.X0, r.Y0, r.X1, r.Y1} != *c.Crop {
 			t.Errorf("case %d %v: crop %v, Python %v", i, c.BBox, r, *c.Crop)
 		}
+	}
+	if cases.Policy.ClickAgree == 0 || cases.Policy.ClickMinPoints == 0 {
+		t.Errorf("policy %+v: the cases do not carry the click acceptance keys", cases.Policy)
+	}
+	kept := 0
+	for i, c := range cases.Agree {
+		bits := func(s string) []uint8 {
+			out := make([]uint8, len(s))
+			for j := range s {
+				out[j] = s[j] - '0'
+			}
+			return out
+		}
+		z := cases.Policy
+		z.ClickAgree = c.ClickAgree
+		if got := keepZoomed(bits(c.A), bits(c.B), z); got != c.Keep {
+			t.Errorf("agree case %d (click_agree %g): keep %v, Python %v", i, c.ClickAgree, got, c.Keep)
+		}
+		if c.Keep {
+			kept++
+		}
+	}
+	if len(cases.Agree) == 0 || kept == 0 || kept == len(cases.Agree) {
+		t.Errorf("%d agree cases, %d kept: not a useful test", len(cases.Agree), kept)
 	}
 	rm := cases.Remap
 	g := func(x geo) Geometry { return Geometry{W: x.W, H: x.H, W2: x.W2, H2: x.H2, S: x.S, L: x.L} }
@@ -180,4 +211,108 @@ func TestSegmentAutoZoom(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestClickZoomAcceptance: click zoom waits for click_min_points points, and
+// with click_agree a zoomed answer that disagrees with the full view is
+// dropped (click_agree 1 keeps only an identical mask, so the answer is the
+// full view's whatever the crop gave). The bundled model: the tiny one finds
+// no mask to zoom onto.
+func TestClickZoomAcceptance(t *testing.T) {
+	src := filepath.Join(td.Root(t), "assets", "model")
+	td.Need(t, filepath.Join(src, "manifest.json"), "bundled model")
+	v := blobVolume(160, 120, 1, [3]float64{1, 1, 1}, [3]float64{40, 30, 0}, [3]float64{8, 6, 1})
+	ref := SliceRef{Vol: v, VolumeID: "blob", Plane: 0, Index: 0}
+	two := Prompt{Points: []Point{{U: 40, V: 30, Positive: true}, {U: 43, V: 31, Positive: true}}}
+	open := func(zoom map[string]any, noZoom bool) *Engine {
+		t.Helper()
+		e, err := Open(zoomModelDir(t, src, zoom), Options{Device: "cpu", Threads: 1, NoZoom: noZoom})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Close() })
+		return e
+	}
+	policy := func(minPts int, agree float64) map[string]any {
+		return map[string]any{"box_margin": 2.0, "min_side": 32, "click_below": 0.9, "click_margin": 2.5,
+			"max_frac": 1.0, "click_min_points": minPts, "click_agree": agree}
+	}
+	full, err := open(policy(0, 0), true).Segment(context.Background(), ref, two)
+	if err != nil {
+		t.Fatal(err)
+	}
+	area := full.Areas[full.Best]
+	if area == 0 || area >= 160*120/4 {
+		t.Fatalf("the tiny model's full-view mask covers %d px: this test needs a small, non-empty one", area)
+	}
+	for _, tc := range []struct {
+		name   string
+		minPts int
+		agree  float64
+		p      Prompt
+		zoomed bool
+	}{
+		{"one click, zoom from 2", 2, 0, Prompt{Points: two.Points[:1]}, false},
+		{"two clicks, zoom from 2", 2, 0, two, true},
+		{"two clicks, always kept", 0, 0, two, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := open(policy(tc.minPts, tc.agree), false).Segment(context.Background(), ref, tc.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (res.Zoom != nil) != tc.zoomed {
+				t.Fatalf("zoom %v, want zoomed=%v", res.Zoom, tc.zoomed)
+			}
+		})
+	}
+	res, err := open(policy(2, 1), false).Segment(context.Background(), ref, two)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := dice(res.Masks[res.Best], full.Masks[full.Best]); d != 1 {
+		t.Errorf("click_agree 1: the answer differs from the full view's (Dice %.3f, zoom %v)", d, res.Zoom)
+	}
+}
+
+// zoomModelDir is the model in src with the zoom policy z in its manifest
+// (the other files linked).
+func zoomModelDir(t *testing.T, src string, z map[string]any) string {
+	t.Helper()
+	dir := t.TempDir()
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.IsDir() {
+			continue
+		}
+		if e.Name() != "manifest.json" {
+			abs, err := filepath.Abs(filepath.Join(src, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(abs, filepath.Join(dir, e.Name())); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		m["auto_zoom"] = z
+		if b, err = json.Marshal(m); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }

@@ -565,7 +565,8 @@ func (e *Engine) segmentAuto(ctx context.Context, r SliceRef, p Prompt, z AutoZo
 		return e.segmentFull(ctx, r, p)
 	}
 	full, err := e.segmentFull(ctx, r, p)
-	if err != nil || z.ClickBelow <= 0 || float64(full.Areas[full.Best]) >= z.ClickBelow*float64(w*h) {
+	if err != nil || z.ClickBelow <= 0 || len(p.Points) < z.ClickMinPoints ||
+		float64(full.Areas[full.Best]) >= z.ClickBelow*float64(w*h) {
 		return full, err
 	}
 	u0, v0, u1, v1, ok := bboxOf(full.Masks[full.Best], w, p.Points)
@@ -579,6 +580,12 @@ func (e *Engine) segmentAuto(ctx context.Context, r SliceRef, p Prompt, z AutoZo
 	zr, err := e.segmentZoomed(ctx, r, c, p, gFull)
 	if err != nil {
 		return nil, err
+	}
+	if !keepZoomed(full.Masks[full.Best], zr.Masks[zr.Best], z) {
+		full.EncodeMS += zr.EncodeMS
+		full.DecodeMS += zr.DecodeMS
+		full.PostMS += zr.PostMS
+		return full, nil
 	}
 	zr.EncodeMS += full.EncodeMS
 	zr.DecodeMS += full.DecodeMS

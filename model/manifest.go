@@ -194,6 +194,10 @@ func (m *Manifest) validate() error {
 			return fmt.Errorf("key \"auto_zoom\".max_frac is %g, want (0, 1]", z.MaxFrac)
 		case z.ClickBelow < 0 || z.ClickBelow >= 1 || (z.ClickBelow > 0 && (z.ClickMargin < 1 || z.ClickMargin > 16)):
 			return fmt.Errorf("key \"auto_zoom\" click_below %g / click_margin %g: want click_below in [0, 1) and click_margin 1..16", z.ClickBelow, z.ClickMargin)
+		case z.ClickMinPoints < 0 || z.ClickMinPoints > 64:
+			return fmt.Errorf("key \"auto_zoom\".click_min_points is %d, want 0..64", z.ClickMinPoints)
+		case !(z.ClickAgree >= 0 && z.ClickAgree <= 1):
+			return fmt.Errorf("key \"auto_zoom\".click_agree is %g, want 0..1", z.ClickAgree)
 		}
 	}
 	for _, k := range []string{"encoder", "decoder"} {

@@ -150,6 +150,16 @@ def tight_box(m):
 # ---------------------------------------------------------------------------------------------- auto-zoom
 # The mirror of model/autozoom.go (zoomCrop, remapLow, Engine.segmentAuto); testdata/autozoom/cases.json holds
 # crop_rect's answers and the Go test TestAutoZoomParity checks that Go gives the same.
+def keep_zoomed(a, b, z):
+    """Whether the zoomed chosen mask b replaces the full view's chosen mask a: their Dice reaches
+    z["click_agree"] (absent or 0: always). model/autozoom.go keepZoomed mirrors it."""
+    agree = z.get("click_agree", 0)
+    if agree <= 0:
+        return True
+    a, b = np.asarray(a) != 0, np.asarray(b) != 0
+    return 2.0 * float((a & b).sum()) >= agree * max(1, int(a.sum()) + int(b.sum()))
+
+
 def crop_rect(u0, v0, u1, v1, z, margin, W, H):
     """Square crop (x0, y0, x1, y1) around the inclusive bbox, or None (see zoomCrop)."""
     side = max(u1 - u0 + 1, v1 - v0 + 1) * margin
@@ -288,7 +298,7 @@ class ModelSeg:
                           z["box_margin"], self.W, self.H)
             return self._decode(c, clicks, box, prev)
         masks, sc, low = self._decode(None, clicks, box, prev)
-        if z is None or box is not None or z.get("click_below", 0) <= 0:
+        if z is None or box is not None or z.get("click_below", 0) <= 0 or len(clicks) < z.get("click_min_points", 0):
             return masks, sc, low
         b = self.best(sc, low)
         if masks[b].sum() >= z["click_below"] * self.W * self.H or not masks[b].any():
@@ -302,7 +312,10 @@ class ModelSeg:
         c = crop_rect(u0, v0, u1, v1, z, z["click_margin"], self.W, self.H)
         if c is None:
             return masks, sc, low
-        return self._decode(c, clicks, box, prev)
+        m2, s2, l2 = self._decode(c, clicks, box, prev)
+        if not keep_zoomed(masks[b], m2[self.best(s2, l2)], z):
+            return masks, sc, low
+        return m2, s2, l2
 
     def predict(self, clicks, box=None, use_prev=True):
         """The app's answer: the candidate the IoU head ranks first; it is fed back as the next mask_input."""

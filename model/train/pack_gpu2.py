@@ -24,8 +24,7 @@ def pack(d):
     u8 = lambda t: (t * 255).round().clamp(0, 255).to(torch.uint8).numpy()  # noqa: E731 (the pools' own storage)
     np.savez_compressed(os.path.join(d, "real_pool256.npz"), img=u8(real))
     np.savez_compressed(os.path.join(d, "lab_pool256.npz"), img=u8(img), lab=lab.numpy().astype(np.int16))
-    sd = torch.load(litemedsam.WEIGHTS, map_location="cpu")
-    sd = sd["model"] if isinstance(sd, dict) and "model" in sd else sd
+    sd = litemedsam.state_dict()
     # the image encoder alone (train2.Teacher reads only that), in float16: 11.6 MB instead of 39 MB
     torch.save({k: v.half() if v.is_floating_point() else v for k, v in sd.items() if k.startswith("image_encoder.")},
                os.path.join(d, TEACHER))

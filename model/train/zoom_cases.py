@@ -1,5 +1,5 @@
-"""Writes the auto-zoom parity cases (testdata/autozoom/cases.json): crop_rect and remap_low of evaluate.py on
-fixed inputs. model/autozoom_test.go (TestAutoZoomParity) checks the Go engine gives the same; the model smoke
+"""Writes the auto-zoom parity cases (testdata/autozoom/cases.json): crop_rect, remap_low and keep_zoomed of
+evaluate.py on fixed inputs. model/autozoom_test.go (TestAutoZoomParity) checks the Go engine gives the same; the model smoke
 test checks this script still writes the committed file. Usage: zoom_cases.py OUT.json"""
 import json
 import os
@@ -10,7 +10,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import evaluate as E  # noqa: E402
 
-Z = {"box_margin": 2.0, "min_side": 48, "click_below": 0.02, "click_margin": 2.5, "max_frac": 0.8}
+Z = {"box_margin": 2.0, "min_side": 48, "click_below": 0.02, "click_margin": 2.5, "max_frac": 0.8,
+     "click_min_points": 2, "click_agree": 0.5}
 
 
 def main():
@@ -27,7 +28,17 @@ def main():
     gs = {"W": 40, "H": 30, "W2": 64, "H2": 48, "S": 64, "L": L}
     gd = {"W": 200, "H": 120, "W2": 64, "H2": 38, "S": 64, "L": L}
     out = E.remap_low(src, gs, 70.0, 50.0, gd)
-    json.dump({"policy": Z, "crops": crops,
+    agree = []  # mask pairs (rows of 0/1 digits) around the threshold: disjoint, equal, Dice exactly 0.5, empty, one empty, random
+    a = np.zeros((8, 10), np.uint8); a[2:6, 2:6] = 1
+    b = np.zeros_like(a); b[2:6, 4:8] = 1  # Dice 8 / 16 = 0.5 exactly
+    pairs = [(a, np.roll(a, 5, 1)), (a, a), (a, b), (np.zeros_like(a), np.zeros_like(a)), (a, np.zeros_like(a))]
+    pairs += [((rng.random((8, 10)) < p).astype(np.uint8), (rng.random((8, 10)) < q).astype(np.uint8))
+              for p, q in [(0.5, 0.5), (0.2, 0.6), (0.7, 0.7), (0.1, 0.1)]]
+    for x, y in pairs:
+        for agree_min in (0.0, 0.5, 0.3):
+            agree.append({"a": "".join(map(str, x.ravel())), "b": "".join(map(str, y.ravel())), "click_agree": agree_min,
+                          "keep": bool(E.keep_zoomed(x, y, dict(Z, click_agree=agree_min)))})
+    json.dump({"policy": Z, "crops": crops, "agree": agree,
                "remap": {"src": src.ravel().tolist(), "gs": gs, "gd": gd, "offset": [70.0, 50.0],
                          "out": [round(float(x), 5) for x in out.ravel()]}}, open(sys.argv[1], "w"), indent=1)
     print("wrote", sys.argv[1])

