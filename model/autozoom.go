@@ -28,7 +28,7 @@ type AutoZoom struct {
 	// ClickMinPoints: click zoom is tried only once the prompt holds this many
 	// points (0 or 1: from the first click). On 2.1.0, zooming the first click
 	// lost 1-click Dice on MR while zooming corrective clicks gained
-	// (REPORT.md, "click zoom for corrections").
+	// (model/train/REPORT.md, "stop 25").
 	ClickMinPoints int `json:"click_min_points,omitempty"`
 	// ClickAgree: a zoomed answer to clicks is kept only when its chosen mask
 	// has a Dice of at least ClickAgree with the full view's chosen mask (0:

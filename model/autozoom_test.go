@@ -224,7 +224,7 @@ func TestClickZoomAcceptance(t *testing.T) {
 	v := blobVolume(160, 120, 1, [3]float64{1, 1, 1}, [3]float64{40, 30, 0}, [3]float64{8, 6, 1})
 	ref := SliceRef{Vol: v, VolumeID: "blob", Plane: 0, Index: 0}
 	two := Prompt{Points: []Point{{U: 40, V: 30, Positive: true}, {U: 43, V: 31, Positive: true}}}
-	open := func(zoom map[string]any, noZoom bool) *Engine {
+	openWith := func(zoom map[string]any, noZoom bool) *Engine {
 		t.Helper()
 		e, err := Open(zoomModelDir(t, src, zoom), Options{Device: "cpu", Threads: 1, NoZoom: noZoom})
 		if err != nil {
@@ -237,13 +237,13 @@ func TestClickZoomAcceptance(t *testing.T) {
 		return map[string]any{"box_margin": 2.0, "min_side": 32, "click_below": 0.9, "click_margin": 2.5,
 			"max_frac": 1.0, "click_min_points": minPts, "click_agree": agree}
 	}
-	full, err := open(policy(0, 0), true).Segment(context.Background(), ref, two)
+	full, err := openWith(policy(0, 0), true).Segment(context.Background(), ref, two)
 	if err != nil {
 		t.Fatal(err)
 	}
 	area := full.Areas[full.Best]
 	if area == 0 || area >= 160*120/4 {
-		t.Fatalf("the tiny model's full-view mask covers %d px: this test needs a small, non-empty one", area)
+		t.Fatalf("the bundled model's full-view mask covers %d px: this test needs a small, non-empty one", area)
 	}
 	for _, tc := range []struct {
 		name   string
@@ -254,10 +254,10 @@ func TestClickZoomAcceptance(t *testing.T) {
 	}{
 		{"one click, zoom from 2", 2, 0, Prompt{Points: two.Points[:1]}, false},
 		{"two clicks, zoom from 2", 2, 0, two, true},
-		{"two clicks, always kept", 0, 0, two, true},
+		{"two clicks, zoom from the first", 0, 0, two, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := open(policy(tc.minPts, tc.agree), false).Segment(context.Background(), ref, tc.p)
+			res, err := openWith(policy(tc.minPts, tc.agree), false).Segment(context.Background(), ref, tc.p)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -266,7 +266,7 @@ func TestClickZoomAcceptance(t *testing.T) {
 			}
 		})
 	}
-	res, err := open(policy(2, 1), false).Segment(context.Background(), ref, two)
+	res, err := openWith(policy(2, 1), false).Segment(context.Background(), ref, two)
 	if err != nil {
 		t.Fatal(err)
 	}

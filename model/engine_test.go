@@ -81,6 +81,12 @@ func TestManifestErrors(t *testing.T) {
 			[]string{"tensors.encoder", "image", "shape"}},
 		{"bad resize", func(m map[string]any, dir string) { m["resize"] = "crop" }, []string{`"resize"`, "crop"}},
 		{"encoder3d without depth", func(m map[string]any, dir string) { m["depth_chunk"] = 0 }, []string{"depth_chunk"}},
+		{"click_agree out of range", func(m map[string]any, dir string) {
+			m["auto_zoom"] = map[string]any{"box_margin": 2.0, "min_side": 48, "max_frac": 0.8, "click_agree": 1.5}
+		}, []string{"auto_zoom", "click_agree", "1.5"}},
+		{"negative click_min_points", func(m map[string]any, dir string) {
+			m["auto_zoom"] = map[string]any{"box_margin": 2.0, "min_side": 48, "max_frac": 0.8, "click_min_points": -1}
+		}, []string{"auto_zoom", "click_min_points", "-1"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
