@@ -211,16 +211,22 @@ func runBench(args []string) error {
 	if err != nil {
 		return err
 	}
-	// Click -> mask with the embedding cached; clicks move around the centre.
-	for i := 0; i < *n+3; i++ {
-		p := model.Prompt{Points: []model.Point{{U: float64(w/2 + (i%5 - 2)), V: float64(h/2 + (i%3 - 1)), Positive: true}}}
+	// segment is one prompt -> mask written into the label map, timed.
+	segment := func(p model.Prompt) (*model.Result, float64, error) {
 		t := time.Now()
 		r, err := eng.Segment(ctx, ref, p)
 		if err != nil {
-			return err
+			return nil, 0, err
 		}
 		lm.SetSliceLabels(axis, mid, labels16(r.Masks[r.Best]))
-		d := ms(time.Since(t))
+		return r, ms(time.Since(t)), nil
+	}
+	// Click -> mask with the embedding cached; clicks move around the centre.
+	for i := 0; i < *n+3; i++ {
+		r, d, err := segment(model.Prompt{Points: []model.Point{{U: float64(w/2 + (i%5 - 2)), V: float64(h/2 + (i%3 - 1)), Positive: true}}})
+		if err != nil {
+			return err
+		}
 		if r.EncodeMS != 0 {
 			return errors.New("bench: the cached embedding was re-encoded")
 		}
@@ -235,15 +241,11 @@ func runBench(args []string) error {
 	var corr []float64
 	var prev []float32
 	for i := 0; i < *n+3; i++ {
-		p := model.Prompt{Points: []model.Point{{U: float64(w / 2), V: float64(h / 2), Positive: true},
-			{U: float64(w/2 + 2*(i%5-2)), V: float64(h/2 + 2*(i%3-1)), Positive: true}}, MaskIn: prev}
-		t := time.Now()
-		r, err := eng.Segment(ctx, ref, p)
+		r, d, err := segment(model.Prompt{Points: []model.Point{{U: float64(w / 2), V: float64(h / 2), Positive: true},
+			{U: float64(w/2 + 2*(i%5-2)), V: float64(h/2 + 2*(i%3-1)), Positive: true}}, MaskIn: prev})
 		if err != nil {
 			return err
 		}
-		lm.SetSliceLabels(axis, mid, labels16(r.Masks[r.Best]))
-		d := ms(time.Since(t))
 		prev = r.LowRes[r.Best]
 		if i >= 3 {
 			corr = append(corr, d)

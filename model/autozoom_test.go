@@ -133,32 +133,9 @@ func TestRemapRoundTrip(t *testing.T) {
 // in the full view's frame) and the crop's embedding is cached; NoZoom and a
 // box as large as the slice decode the full view.
 func TestSegmentAutoZoom(t *testing.T) {
-	dir := t.TempDir()
-	src := tinyDir(t)
-	ents, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if e.IsDir() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e.Name() == "manifest.json" {
-			var m map[string]any
-			if err := json.Unmarshal(b, &m); err != nil {
-				t.Fatal(err)
-			}
-			m["auto_zoom"] = map[string]any{"box_margin": 2.0, "min_side": 32, "click_below": 0.05, "click_margin": 2.5, "max_frac": 0.8}
-			b, _ = json.Marshal(m)
-		}
-		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := copyModelFrom(t, tinyDir(t), func(m map[string]any, _ string) {
+		m["auto_zoom"] = map[string]any{"box_margin": 2.0, "min_side": 32, "click_below": 0.05, "click_margin": 2.5, "max_frac": 0.8}
+	})
 	v := blobVolume(160, 120, 1, [3]float64{1, 1, 1}, [3]float64{40, 30, 0}, [3]float64{8, 6, 1})
 	ref := SliceRef{Vol: v, VolumeID: "blob", Plane: 0, Index: 0}
 	for _, tc := range []struct {
@@ -226,7 +203,7 @@ func TestClickZoomAcceptance(t *testing.T) {
 	two := Prompt{Points: []Point{{U: 40, V: 30, Positive: true}, {U: 43, V: 31, Positive: true}}}
 	openWith := func(zoom map[string]any, noZoom bool) *Engine {
 		t.Helper()
-		e, err := Open(zoomModelDir(t, src, zoom), Options{Device: "cpu", Threads: 1, NoZoom: noZoom})
+		e, err := Open(copyModelFrom(t, src, func(m map[string]any, _ string) { m["auto_zoom"] = zoom }), Options{Device: "cpu", Threads: 1, NoZoom: noZoom})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -273,46 +250,4 @@ func TestClickZoomAcceptance(t *testing.T) {
 	if d := dice(res.Masks[res.Best], full.Masks[full.Best]); d != 1 {
 		t.Errorf("click_agree 1: the answer differs from the full view's (Dice %.3f, zoom %v)", d, res.Zoom)
 	}
-}
-
-// zoomModelDir is the model in src with the zoom policy z in its manifest
-// (the other files linked).
-func zoomModelDir(t *testing.T, src string, z map[string]any) string {
-	t.Helper()
-	dir := t.TempDir()
-	ents, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if e.IsDir() {
-			continue
-		}
-		if e.Name() != "manifest.json" {
-			abs, err := filepath.Abs(filepath.Join(src, e.Name()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Symlink(abs, filepath.Join(dir, e.Name())); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m map[string]any
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Fatal(err)
-		}
-		m["auto_zoom"] = z
-		if b, err = json.Marshal(m); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
 }

@@ -21,7 +21,13 @@ import (
 // copyModel copies the tiny model into a temp dir and applies edit to its manifest (as a map).
 func copyModel(t *testing.T, edit func(m map[string]any, dir string)) string {
 	t.Helper()
-	src := tinyDir(t)
+	return copyModelFrom(t, tinyDir(t), edit)
+}
+
+// copyModelFrom copies the model in src (manifest and the three graphs) to a
+// temporary directory, editing its manifest with edit (nil: as it is).
+func copyModelFrom(t *testing.T, src string, edit func(m map[string]any, dir string)) string {
+	t.Helper()
 	dst := t.TempDir()
 	for _, f := range []string{"manifest.json", "encoder.onnx", "decoder.onnx", "encoder3d.onnx"} {
 		b, err := os.ReadFile(filepath.Join(src, f))
