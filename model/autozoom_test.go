@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	td "github.com/medsa/medsa/internal/testfiles"
+	"github.com/medsa/medsa/io/load"
+	"github.com/medsa/medsa/io/volume"
 )
 
 // TestAutoZoomParity checks zoomCrop and remapLow against evaluate.py's mirror
@@ -32,6 +34,12 @@ func TestAutoZoomParity(t *testing.T) {
 			ClickAgree float64 `json:"click_agree"`
 			Keep       bool
 		} `json:"agree"`
+		BoxClip []struct {
+			Box    [4]float64 `json:"box"`
+			Clicks [][3]any   `json:"clicks"`
+			W, H   int
+			Rect   [4]int `json:"rect"`
+		} `json:"box_clip"`
 		Remap struct {
 			Src    []float32  `json:"src"`
 			GS     geo        `json:"gs"`
@@ -79,6 +87,18 @@ func TestAutoZoomParity(t *testing.T) {
 	}
 	if len(cases.Agree) == 0 || kept == 0 || kept == len(cases.Agree) {
 		t.Errorf("%d agree cases, %d kept: not a useful test", len(cases.Agree), kept)
+	}
+	if len(cases.BoxClip) == 0 {
+		t.Error("no box clip cases")
+	}
+	for i, c := range cases.BoxClip {
+		p := Prompt{Box: &Box{U0: c.Box[0], V0: c.Box[1], U1: c.Box[2], V1: c.Box[3]}}
+		for _, k := range c.Clicks {
+			p.Points = append(p.Points, Point{U: k[0].(float64), V: k[1].(float64), Positive: k[2].(bool)})
+		}
+		if r := boxClipRect(p, c.W, c.H); [4]int{r.X0, r.Y0, r.X1, r.Y1} != c.Rect {
+			t.Errorf("box clip case %d %v %v: %v, Python %v", i, c.Box, c.Clicks, r, c.Rect)
+		}
 	}
 	rm := cases.Remap
 	g := func(x geo) Geometry { return Geometry{W: x.W, H: x.H, W2: x.W2, H2: x.H2, S: x.S, L: x.L} }
@@ -249,5 +269,102 @@ func TestClickZoomAcceptance(t *testing.T) {
 	}
 	if d := dice(res.Masks[res.Best], full.Masks[full.Best]); d != 1 {
 		t.Errorf("click_agree 1: the answer differs from the full view's (Dice %.3f, zoom %v)", d, res.Zoom)
+	}
+}
+
+// TestBoxClip: with "box_clip" a box prompt's masks hold no pixel outside the
+// box (widened to a positive click outside it), the areas are recounted and
+// the low-res logits are the decoder's. The flow is the GUI's: a click on the
+// bundled sample's centre (whose answer is most of the brain), then a box
+// around it with that answer fed back; without the clip the bundled model
+// follows the fed-back mask far outside the box (checked, else this test
+// proves nothing).
+func TestBoxClip(t *testing.T) {
+	root := td.Root(t)
+	src := filepath.Join(root, "assets", "model")
+	td.Need(t, filepath.Join(src, "manifest.json"), "bundled model")
+	v, err := load.Open(filepath.Join(root, "assets", "sample", "brain_t1.nii.gz"), load.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := SliceRef{Vol: v, VolumeID: "sample", Plane: volume.Axial, Index: v.NumSlices(volume.Axial) / 2}
+	w, h := sliceSize(v, ref.Plane)
+	open := func(clip bool) *Engine {
+		t.Helper()
+		e, err := Open(copyModelFrom(t, src, func(m map[string]any, _ string) { m["box_clip"] = clip }), Options{Device: "cpu", Threads: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Close() })
+		return e
+	}
+	cu, cv := float64(w/2), float64(h/2)
+	click := Point{U: cu, V: cv, Positive: true}
+	box := &Box{U0: cu - 8, V0: cv - 8, U1: cu + 8, V1: cv + 8}
+	inBox := cropRect{w/2 - 8, h/2 - 8, w/2 + 9, h/2 + 9}
+	outside := func(m []uint8, c cropRect) (out, in int) {
+		for i, x := range m {
+			if x == 0 {
+				continue
+			}
+			u, v := i%w, i/w
+			if u < c.X0 || u >= c.X1 || v < c.Y0 || v >= c.Y1 {
+				out++
+			} else {
+				in++
+			}
+		}
+		return out, in
+	}
+	for _, tc := range []struct {
+		name string
+		p    Prompt
+		rect cropRect
+	}{
+		{"box", Prompt{Box: box}, inBox},
+		{"click then box", Prompt{Box: box, Points: []Point{click}}, inBox},
+		{"click then box and a click outside it", Prompt{Box: box, Points: []Point{click, {U: cu + 20, V: cv - 12, Positive: true}}},
+			cropRect{inBox.X0, inBox.Y0 - 4, w/2 + 21, inBox.Y1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw, clipped := open(false), open(true)
+			first, err := raw.Segment(context.Background(), ref, Prompt{Points: []Point{click}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(tc.p.Points) > 0 {
+				tc.p.MaskIn = first.LowRes[first.Best]
+			}
+			a, err := raw.Segment(context.Background(), ref, tc.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o, _ := outside(a.Masks[a.Best], tc.rect); len(tc.p.Points) > 0 && o < 100 {
+				t.Fatalf("without box_clip the mask has %d px outside %v: not a useful test", o, tc.rect)
+			}
+			res, err := clipped.Segment(context.Background(), ref, tc.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, m := range res.Masks {
+				o, in := outside(m, tc.rect)
+				if o != 0 {
+					t.Errorf("candidate %d: %d px outside %v", k, o, tc.rect)
+				}
+				if in != res.Areas[k] {
+					t.Errorf("candidate %d: area %d, counted %d", k, res.Areas[k], in)
+				}
+			}
+			if res.Areas[res.Best] == 0 {
+				t.Error("the clipped mask is empty")
+			}
+			for k := range res.LowRes {
+				for i := range res.LowRes[k] {
+					if res.LowRes[k][i] != a.LowRes[k][i] {
+						t.Fatalf("candidate %d: low-res logit %d changed by the clip", k, i)
+					}
+				}
+			}
+		})
 	}
 }

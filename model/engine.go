@@ -523,10 +523,18 @@ func (e *Engine) Segment(ctx context.Context, ref SliceRef, p Prompt) (*Result, 
 	if err := checkPrompt(p, w, h, e.man.LowResMaskSize); err != nil {
 		return nil, err
 	}
+	var res *Result
 	if z := e.man.AutoZoom; z != nil && !e.opt.NoZoom {
-		return e.segmentAuto(ctx, r, p, *z, w, h)
+		res, err = e.segmentAuto(ctx, r, p, *z, w, h)
+	} else {
+		res, err = e.segmentFull(ctx, r, p)
 	}
-	return e.segmentFull(ctx, r, p)
+	if err == nil && p.Box != nil && e.man.BoxClip {
+		t0 := time.Now()
+		clipToRect(res, boxClipRect(p, w, h))
+		res.PostMS += ms(time.Since(t0))
+	}
+	return res, err
 }
 
 // segmentFull decodes p on the full view of r's slice.

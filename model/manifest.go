@@ -43,6 +43,9 @@ type Manifest struct {
 	Training       json.RawMessage        `json:"training"`
 	AutoZoom       *AutoZoom              `json:"auto_zoom,omitempty"`
 	Ranking        *Ranking               `json:"ranking,omitempty"`
+	// BoxClip: a box prompt's masks are cut to the box (widened to its positive
+	// clicks); see boxClipRect. Absent or false: the decoder's masks as they are.
+	BoxClip bool `json:"box_clip,omitempty"`
 
 	Dir string `json:"-"` // the directory it was read from
 }

@@ -4,7 +4,7 @@ data (never trained on) and held-out synthetic sets. Everything at the slice's o
 preprocessing (prep.py) and the app's candidate choice (highest predicted IoU).
 
 Usage: evaluate.py CKPT OUT.json [--quick] [--classical-cache FILE] [--zoom POLICY_JSON] [--ranking RANKING_JSON]
-                   | [--zoom '{"manifest": M}'] (both policies from a manifest)
+                   [--box-clip] | [--zoom '{"manifest": M}'] (all three policies from a manifest)
        evaluate.py --classical-only OUT.json --classical-cache FILE"""
 import json
 import math
@@ -205,15 +205,29 @@ def remap_low(src, gs, ou, ov, gd, fill=-20.0):
     return out
 
 
+def box_clip_rect(box, clicks, W, H):
+    """The pixels (u0, v0, u1, v1 exclusive) a box prompt's masks are clipped to under the manifest's "box_clip":
+    the box's pixels, floor(min u)..floor(max u) inclusive, widened to the positive clicks, inside the slice.
+    model/boxclip.go boxClipRect mirrors it."""
+    u0, u1 = min(box[0], box[2]), max(box[0], box[2])
+    v0, v1 = min(box[1], box[3]), max(box[1], box[3])
+    for u, v, pos in clicks:
+        if pos:
+            u0, u1, v0, v1 = min(u0, u), max(u1, u), min(v0, v), max(v1, v)
+    c = lambda x, n: min(max(int(x), 0), n)  # noqa: E731
+    return c(math.floor(u0), W), c(math.floor(v0), H), c(math.floor(u1) + 1, W), c(math.floor(v1) + 1, H)
+
+
 class ModelSeg:
     """The engine's answer to prompts, in PyTorch: preprocessing, candidates, the IoU ranking, the previous
     logits fed back (always in the full view's frame) and the auto-zoom policy `zoom` (the manifest's
     auto_zoom dict, None = full view only), as model/engine.go does."""
 
-    def __init__(self, m, zoom=None, ranking=None):
+    def __init__(self, m, zoom=None, ranking=None, box_clip=False):
         self.m = m
         self.zoom = zoom
         self.ranking = ranking  # the manifest's "ranking" dict, None = the IoU head alone
+        self.box_clip = box_clip  # the manifest's "box_clip": a box's masks cut to the box (and positive clicks)
 
     def best(self, scores, low):
         """The candidate offered first, as model/ranking.go: IoU prediction + weight x stability."""
@@ -290,7 +304,16 @@ class ModelSeg:
 
     def candidates(self, clicks, box=None, use_prev=True):
         """All candidate masks at the slice's resolution, the IoU head's scores, and full-frame low-res logits
-        [M,L,L], with the zoom policy applied."""
+        [M,L,L], with the zoom policy and the box clip applied (the logits are not clipped, as in Go)."""
+        masks, sc, low = self._candidates(clicks, box, use_prev)
+        if box is not None and self.box_clip:
+            u0, v0, u1, v1 = box_clip_rect(box, clicks, self.W, self.H)
+            keep = np.zeros(masks.shape[1:], bool)
+            keep[v0:v1, u0:u1] = True
+            masks = masks & keep
+        return masks, sc, low
+
+    def _candidates(self, clicks, box, use_prev):
         prev = self.prev if use_prev else None
         z = self.zoom
         if z is not None and box is not None:
@@ -406,9 +429,10 @@ def main():
     only_classical = "--classical-only" in argv
     zoom = json.loads(argv[argv.index("--zoom") + 1]) if "--zoom" in argv else None
     ranking = json.loads(argv[argv.index("--ranking") + 1]) if "--ranking" in argv else None
+    box_clip = "--box-clip" in argv
     if zoom is not None and "manifest" in zoom:  # {"manifest": "path/manifest.json"}: the model's own policies
         man = json.load(open(zoom["manifest"]))
-        zoom, ranking = man.get("auto_zoom"), man.get("ranking")
+        zoom, ranking, box_clip = man.get("auto_zoom"), man.get("ranking"), man.get("box_clip", False)
     args = [a for i, a in enumerate(argv) if not a.startswith("--") and not (i > 0 and argv[i - 1] in
                                                                               ("--classical-cache", "--zoom", "--ranking", "--sets"))]
     n = 5 if quick else 15
@@ -437,10 +461,10 @@ def main():
                 json.dump({"n_items": len(sets), "rows": [[k[0], v] for k, v in rows.items()]}, f)
     if not only_classical:
         m = L.from_checkpoint(args[0])
-        meth = ModelSeg(m, zoom, ranking)
+        meth = ModelSeg(m, zoom, ranking, box_clip)
         for it in sets:
             rows.setdefault((it[0], "model"), []).append(run_item(meth, it))
-    out = {"checkpoint": args[0] if args else "", "zoom": zoom, "ranking": ranking, "seconds": round(time.time() - t0, 1), "table": []}
+    out = {"checkpoint": args[0] if args else "", "zoom": zoom, "ranking": ranking, "box_clip": box_clip, "seconds": round(time.time() - t0, 1), "table": []}
     for (ds, mn), rs in sorted(rows.items()):
         out["table"].append({"set": ds, "method": mn, "n": len(rs),
                              **{k: float(np.mean([r[k] for r in rs])) for k in ("click1", "click3", "box", "noc85")},

@@ -1,5 +1,5 @@
-"""Writes the auto-zoom parity cases (testdata/autozoom/cases.json): crop_rect, remap_low and keep_zoomed of
-evaluate.py on fixed inputs. model/autozoom_test.go (TestAutoZoomParity) checks the Go engine gives the same; the model smoke
+"""Writes the auto-zoom parity cases (testdata/autozoom/cases.json): crop_rect, remap_low, keep_zoomed and
+box_clip_rect of evaluate.py on fixed inputs. model/autozoom_test.go (TestAutoZoomParity) checks the Go engine gives the same; the model smoke
 test checks this script still writes the committed file. Usage: zoom_cases.py OUT.json"""
 import json
 import os
@@ -38,7 +38,14 @@ def main():
         for agree_min in (0.0, 0.5, 0.3):
             agree.append({"a": "".join(map(str, x.ravel())), "b": "".join(map(str, y.ravel())), "click_agree": agree_min,
                           "keep": bool(E.keep_zoomed(x, y, dict(Z, click_agree=agree_min)))})
-    json.dump({"policy": Z, "crops": crops, "agree": agree,
+    clips = []  # box (any corner order, fractional), clicks (u, v, positive), slice size -> the clip rectangle
+    for box, clicks, W, H in [((10, 12, 30, 25), [], 64, 64), ((30.7, 25.2, 10.4, 12.9), [], 64, 64),
+                              ((10, 12, 30, 25), [(40.5, 5.2, True)], 64, 64), ((10, 12, 30, 25), [(50, 50, False)], 64, 64),
+                              ((0, 0, 63, 63), [], 64, 64), ((-3, -2, 70.5, 80), [(-1, 90, True)], 64, 64),
+                              ((5, 5, 5, 5), [], 8, 8), ((100, 20, 140.99, 90), [(99.99, 95, True), (150, 10, True)], 256, 169)]:
+        clips.append({"box": list(box), "clicks": [[u, v, pos] for u, v, pos in clicks], "W": W, "H": H,
+                      "rect": list(E.box_clip_rect(box, clicks, W, H))})
+    json.dump({"policy": Z, "crops": crops, "agree": agree, "box_clip": clips,
                "remap": {"src": src.ravel().tolist(), "gs": gs, "gd": gd, "offset": [70.0, 50.0],
                          "out": [round(float(x), 5) for x in out.ravel()]}}, open(sys.argv[1], "w"), indent=1)
     print("wrote", sys.argv[1])

@@ -142,9 +142,19 @@ MASKS_NOTE = ("decoder.onnx computes `masks` the way SAM's exporter does, with W
 
 
 def export_checkpoint(ckpt_path, outdir, name="medsa-tiny", version="1.0.0", depth_chunk=8, auto_zoom=None,
-                      ranking=None):
-    """auto_zoom, ranking: the engine's zoom and candidate-ranking policies for this model (docs/MANIFEST.md),
-    written to the manifest."""
+                      ranking=None, box_clip=False):
+    """auto_zoom, ranking, box_clip: the engine's zoom, candidate-ranking and box-clip policies for this model
+    (docs/MANIFEST.md), written to the manifest."""
+    m, man = _export_checkpoint(ckpt_path, outdir, name, version, depth_chunk, auto_zoom, ranking)
+    if box_clip:
+        man["box_clip"] = True
+        with open(os.path.join(outdir, "manifest.json"), "w") as f:
+            json.dump(man, f, indent=2)
+            f.write("\n")
+    return m, man
+
+
+def _export_checkpoint(ckpt_path, outdir, name, version, depth_chunk, auto_zoom, ranking):
     if litemedsam.is_spec(ckpt_path):
         return _export_litemedsam(litemedsam.from_spec(ckpt_path), ckpt_path, outdir, name, version, auto_zoom,
                                   ranking)
