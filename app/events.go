@@ -38,9 +38,15 @@ func (u *UI) onEvent(ev workspace.Event) {
 		u.setMessage("opening %s cancelled", filepath.Base(e.Path))
 	case workspace.MaskInstalled:
 		r := e.Result
-		u.logf("mask installed %.1f ms after the click: engine %.1f ms (encode %.0f, decode %.1f, post %.1f), %d candidates, best score %.3f",
-			msf(e.Latency), msf(e.Engine), r.EncodeMS, r.DecodeMS, r.PostMS, len(r.Masks), r.Scores[r.Best])
-		u.state.event("mask", map[string]any{"installed_ms": msf(e.Latency), "engine_ms": msf(e.Engine),
+		what, ev := "mask", "mask"
+		if e.Early {
+			// The full view's answer while the zoom crop is encoded and
+			// decoded; the final answer is a "mask" event of its own.
+			what, ev = "first mask (full view; refining on a crop)", "mask_early"
+		}
+		u.logf("%s installed %.1f ms after the click: engine %.1f ms (encode %.0f, decode %.1f, post %.1f), %d candidates, best score %.3f",
+			what, msf(e.Latency), msf(e.Engine), r.EncodeMS, r.DecodeMS, r.PostMS, len(r.Masks), r.Scores[r.Best])
+		u.state.event(ev, map[string]any{"installed_ms": msf(e.Latency), "engine_ms": msf(e.Engine),
 			"encode_ms": r.EncodeMS, "decode_ms": r.DecodeMS})
 	case workspace.SegmentFailed:
 		switch {

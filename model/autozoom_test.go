@@ -368,3 +368,78 @@ func TestBoxClip(t *testing.T) {
 		})
 	}
 }
+
+// TestSegmentEarly: SegmentEarly hands over the full view's answer before a
+// box's crop is encoded (box clip applied) and before every zoomed decode of
+// clicks; a box whose crop is cached is answered directly. The final answer
+// is Segment's.
+func TestSegmentEarly(t *testing.T) {
+	src := filepath.Join(td.Root(t), "assets", "model")
+	td.Need(t, filepath.Join(src, "manifest.json"), "bundled model")
+	v := blobVolume(160, 120, 1, [3]float64{1, 1, 1}, [3]float64{40, 30, 0}, [3]float64{8, 6, 1})
+	ref := SliceRef{Vol: v, VolumeID: "blob", Plane: 0, Index: 0}
+	box := &Box{U0: 30, V0: 22, U1: 50, V1: 38}
+	two := []Point{{U: 40, V: 30, Positive: true}, {U: 43, V: 31, Positive: true}}
+	for _, tc := range []struct {
+		name      string
+		p         Prompt
+		earlyWarm int // early calls once the crop is cached
+	}{
+		{"box", Prompt{Box: box}, 0},
+		{"two clicks", Prompt{Points: two}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := Open(copyModelFrom(t, src, func(m map[string]any, _ string) {
+				m["auto_zoom"] = map[string]any{"box_margin": 2.0, "min_side": 32, "click_below": 0.9, "click_margin": 2.5,
+					"max_frac": 1.0, "click_min_points": 2}
+				m["box_clip"] = true
+			}), Options{Device: "cpu", Threads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			// As in the GUI, the slice on view is encoded before the prompt.
+			if err := e.Encode(context.Background(), ref); err != nil {
+				t.Fatal(err)
+			}
+			var got []*Result
+			early := func(r *Result) { got = append(got, r) }
+			res, err := e.SegmentEarly(context.Background(), ref, tc.p, early)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 1 {
+				t.Fatalf("early called %d times on a cold crop, want 1", len(got))
+			}
+			if got[0].Zoom != nil || res.Zoom == nil {
+				t.Fatalf("early zoom %v, final zoom %v: want the full view first, then the crop", got[0].Zoom, res.Zoom)
+			}
+			if got[0].EncodeMS != 0 {
+				t.Errorf("early answer encoded %.1f ms: the full view was cached", got[0].EncodeMS)
+			}
+			if tc.p.Box != nil {
+				for i, x := range got[0].Masks[got[0].Best] {
+					if u, w := i%160, i/160; x != 0 && (u < 30 || u > 50 || w < 22 || w > 38) {
+						t.Fatalf("early box answer has pixel (%d,%d) outside the box", u, w)
+					}
+				}
+			}
+			again, err := e.SegmentEarly(context.Background(), ref, tc.p, early)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 1+tc.earlyWarm {
+				t.Errorf("early called %d times once the crop is cached, want %d", len(got)-1, tc.earlyWarm)
+			}
+			plain, err := e.Segment(context.Background(), ref, tc.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k := range plain.Masks {
+				if dice(again.Masks[k], plain.Masks[k]) != 1 || dice(res.Masks[k], plain.Masks[k]) != 1 {
+					t.Fatalf("candidate %d: SegmentEarly's answer differs from Segment's", k)
+				}
+			}
+		})
+	}
+}

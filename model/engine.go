@@ -515,6 +515,16 @@ func checkPrompt(p Prompt, w, h, L int) error {
 // Segment decodes a prompt on ref's slice, encoding the slice first if its
 // embedding isn't cached (the call then waits for it).
 func (e *Engine) Segment(ctx context.Context, ref SliceRef, p Prompt) (*Result, error) {
+	return e.SegmentEarly(ctx, ref, p, nil)
+}
+
+// SegmentEarly is Segment for an interactive caller. Where the auto-zoom
+// policy decodes on a crop after the full view (clicks), or must encode a
+// box's crop first, it hands early the full view's answer before that (on
+// the calling goroutine), so a mask can be shown at once and replaced by the
+// returned one, which may be the same. A box whose crop is cached is
+// answered directly (early would cost an extra decode). nil: never.
+func (e *Engine) SegmentEarly(ctx context.Context, ref SliceRef, p Prompt, early func(*Result)) (*Result, error) {
 	r, err := e.resolve(ref)
 	if err != nil {
 		return nil, err
@@ -523,18 +533,24 @@ func (e *Engine) Segment(ctx context.Context, ref SliceRef, p Prompt) (*Result, 
 	if err := checkPrompt(p, w, h, e.man.LowResMaskSize); err != nil {
 		return nil, err
 	}
-	var res *Result
 	if z := e.man.AutoZoom; z != nil && !e.opt.NoZoom {
-		res, err = e.segmentAuto(ctx, r, p, *z, w, h)
-	} else {
-		res, err = e.segmentFull(ctx, r, p)
+		return e.segmentAuto(ctx, r, p, *z, w, h, early)
 	}
-	if err == nil && p.Box != nil && e.man.BoxClip {
+	res, err := e.segmentFull(ctx, r, p)
+	if err != nil {
+		return nil, err
+	}
+	return e.clip(res, p, w, h), nil
+}
+
+// clip applies the manifest's box clip to a Segment answer.
+func (e *Engine) clip(res *Result, p Prompt, w, h int) *Result {
+	if p.Box != nil && e.man.BoxClip {
 		t0 := time.Now()
 		clipToRect(res, boxClipRect(p, w, h))
 		res.PostMS += ms(time.Since(t0))
 	}
-	return res, err
+	return res
 }
 
 // segmentFull decodes p on the full view of r's slice.
@@ -560,17 +576,38 @@ func (e *Engine) segmentFull(ctx context.Context, r SliceRef, p Prompt) (*Result
 
 // segmentAuto applies the manifest's zoom policy (AutoZoom): a box is decoded
 // on a crop around it; clicks on the full view, then, when the mask is small,
-// again on a crop around it.
-func (e *Engine) segmentAuto(ctx context.Context, r SliceRef, p Prompt, z AutoZoom, w, h int) (*Result, error) {
+// again on a crop around it. early: see SegmentEarly.
+func (e *Engine) segmentAuto(ctx context.Context, r SliceRef, p Prompt, z AutoZoom, w, h int, early func(*Result)) (*Result, error) {
 	ua, va := volume.SliceAxes(r.Vol.Affine.PlaneAxis(r.Plane, r.Vol.Size))
 	sp := r.Vol.Spacing()
 	gFull := e.man.Geometry(w, h, [2]float64{sp[ua], sp[va]})
+	// cold: the crop's embedding must be computed first.
+	cold := func(c cropRect) bool {
+		rc := r
+		rc.crop = c
+		return !e.cache.has(e.key(rc, false))
+	}
 	if b := p.Box; b != nil {
 		c, ok := zoomCrop(math.Min(b.U0, b.U1), math.Min(b.V0, b.V1), math.Max(b.U0, b.U1), math.Max(b.V0, b.V1), z, z.BoxMargin, w, h)
-		if ok {
-			return e.segmentZoomed(ctx, r, c, p, gFull)
+		if !ok {
+			full, err := e.segmentFull(ctx, r, p)
+			if err != nil {
+				return nil, err
+			}
+			return e.clip(full, p, w, h), nil
 		}
-		return e.segmentFull(ctx, r, p)
+		if early != nil && cold(c) {
+			full, err := e.segmentFull(ctx, r, p)
+			if err != nil {
+				return nil, err
+			}
+			early(e.clip(full, p, w, h))
+		}
+		zr, err := e.segmentZoomed(ctx, r, c, p, gFull)
+		if err != nil {
+			return nil, err
+		}
+		return e.clip(zr, p, w, h), nil
 	}
 	full, err := e.segmentFull(ctx, r, p)
 	if err != nil || z.ClickBelow <= 0 || len(p.Points) < z.ClickMinPoints ||
@@ -585,15 +622,20 @@ func (e *Engine) segmentAuto(ctx context.Context, r SliceRef, p Prompt, z AutoZo
 	if !ok {
 		return full, nil
 	}
+	if early != nil {
+		early(full) // it costs nothing; the crop's decode (and maybe encode) follows
+	}
 	zr, err := e.segmentZoomed(ctx, r, c, p, gFull)
 	if err != nil {
 		return nil, err
 	}
 	if !keepZoomed(full.Masks[full.Best], zr.Masks[zr.Best], z) {
-		full.EncodeMS += zr.EncodeMS
-		full.DecodeMS += zr.DecodeMS
-		full.PostMS += zr.PostMS
-		return full, nil
+		// A fresh Result: early's copy is the caller's now.
+		out := *full
+		out.EncodeMS += zr.EncodeMS
+		out.DecodeMS += zr.DecodeMS
+		out.PostMS += zr.PostMS
+		return &out, nil
 	}
 	zr.EncodeMS += full.EncodeMS
 	zr.DecodeMS += full.DecodeMS

@@ -34,11 +34,15 @@ type OpenCancelled struct{ Path string }
 
 // MaskInstalled: the model's answer for Key is the preview now. Latency runs
 // from the pointer going down to the answer installed (painting comes after).
+// Early: a first answer on the full view, shown while the engine decodes on
+// the zoom crop (encoding it first if needed); the final answer follows in
+// another MaskInstalled.
 type MaskInstalled struct {
 	Key     interaction.SliceKey
 	Latency time.Duration
 	Engine  time.Duration // the engine's share
 	Result  *model.Result
+	Early   bool
 }
 
 // SegmentFailed: the model could not answer a prompt (or there is no model).

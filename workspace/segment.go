@@ -54,25 +54,37 @@ func (w *Workspace) Segment(d *Doc, k interaction.SliceKey, down time.Time) (tim
 	d.segCancel = cancel
 	d.mu.Unlock()
 	ref := d.ref(k)
+	// install makes res the preview on the UI thread, unless stale.
+	install := func(res *model.Result, engine time.Duration, early bool) {
+		if ctx.Err() != nil {
+			return // a newer prompt, or the document closed
+		}
+		c := &interaction.Candidates{Key: k, Gen: gen, W: res.W, H: res.H, Masks: res.Masks, Scores: res.Scores, Best: res.Best, LowRes: res.LowRes}
+		if !d.Sess.SetCandidates(c) {
+			return // the prompts changed while the model worked (or were accepted)
+		}
+		d.mu.Lock()
+		d.lastResult = res
+		d.mu.Unlock()
+		w.emit(MaskInstalled{Key: k, Latency: timeNow().Sub(t0), Engine: engine, Result: res, Early: early})
+	}
 	go func() {
-		res, err := e.Segment(ctx, ref, mp)
+		// A zoomed answer shows the full view's answer first: a mask on
+		// screen after one decode, replaced when the crop's is ready.
+		early := func(r *model.Result) {
+			engine := timeNow().Sub(t0)
+			w.post(func() { install(r, engine, true) })
+		}
+		res, err := e.SegmentEarly(ctx, ref, mp, early)
 		engine := timeNow().Sub(t0)
 		w.post(func() {
-			if ctx.Err() != nil {
-				return // a newer prompt, or the document closed
-			}
 			if err != nil {
-				w.emit(SegmentFailed{Err: fmt.Errorf("segmentation failed: %w", err)})
+				if ctx.Err() == nil {
+					w.emit(SegmentFailed{Err: fmt.Errorf("segmentation failed: %w", err)})
+				}
 				return
 			}
-			c := &interaction.Candidates{Key: k, Gen: gen, W: res.W, H: res.H, Masks: res.Masks, Scores: res.Scores, Best: res.Best, LowRes: res.LowRes}
-			if !d.Sess.SetCandidates(c) {
-				return // the prompts changed while the model worked
-			}
-			d.mu.Lock()
-			d.lastResult = res
-			d.mu.Unlock()
-			w.emit(MaskInstalled{Key: k, Latency: timeNow().Sub(t0), Engine: engine, Result: res})
+			install(res, engine, false)
 		})
 	}()
 	return t0, true

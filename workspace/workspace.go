@@ -25,7 +25,9 @@ import (
 // Engine is what the workspace needs of the model; *model.Engine satisfies it.
 type Engine interface {
 	Manifest() *model.Manifest
-	Segment(ctx context.Context, ref model.SliceRef, p model.Prompt) (*model.Result, error)
+	// SegmentEarly: model.Engine.SegmentEarly (early gets a first answer
+	// where the final one needs a crop encoded).
+	SegmentEarly(ctx context.Context, ref model.SliceRef, p model.Prompt, early func(*model.Result)) (*model.Result, error)
 	PropagateStats(ctx context.Context, ref model.SliceRef, seed []uint8, to int, progress func(done, total int)) (map[int][]uint8, model.PropagateStats, error)
 	PrefetchNeighbours(ref model.SliceRef, dir, n int)
 	Ready(ref model.SliceRef) bool

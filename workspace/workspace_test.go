@@ -22,8 +22,9 @@ import (
 type fakeEngine struct {
 	man *model.Manifest
 
-	segGate  chan struct{} // non-nil: Segment waits for it (or its context)
-	propGate chan struct{} // non-nil: each propagated slice waits for it (or the context)
+	segGate    chan struct{} // non-nil: Segment waits for it (or its context)
+	earlyFirst bool          // SegmentEarly hands over a first answer
+	propGate   chan struct{} // non-nil: each propagated slice waits for it (or the context)
 
 	mu      sync.Mutex
 	dropped []string
@@ -35,6 +36,17 @@ func newFake() *fakeEngine {
 }
 
 func (f *fakeEngine) Manifest() *model.Manifest { return f.man }
+
+// SegmentEarly: with earlyFirst, a first answer (an empty mask) is handed
+// to early before the gate, as the engine does before a crop encode.
+func (f *fakeEngine) SegmentEarly(ctx context.Context, ref model.SliceRef, p model.Prompt, early func(*model.Result)) (*model.Result, error) {
+	if f.earlyFirst && early != nil {
+		ua, va := volume.SliceAxes(ref.Vol.Affine.PlaneAxis(ref.Plane, ref.Vol.Size))
+		w, h := ref.Vol.Size[ua], ref.Vol.Size[va]
+		early(&model.Result{W: w, H: h, Masks: [][]uint8{make([]uint8, w*h)}, Areas: []int{0}, Scores: []float32{0.1}, LowRes: [][]float32{make([]float32, 16)}})
+	}
+	return f.Segment(ctx, ref, p)
+}
 
 func (f *fakeEngine) Segment(ctx context.Context, ref model.SliceRef, p model.Prompt) (*model.Result, error) {
 	f.mu.Lock()
@@ -309,6 +321,63 @@ func TestStaleAnswersDropped(t *testing.T) {
 	none[MaskInstalled](h, 200*time.Millisecond)
 	if _, m, _, _, _ := d.Sess.Preview(); m != nil {
 		t.Error("a stale answer became the preview")
+	}
+}
+
+// TestEarlyAnswerThenFinal: the engine's early answer becomes the preview at
+// once and the final answer replaces it; a final answer to prompts that
+// changed meanwhile is dropped.
+func TestEarlyAnswerThenFinal(t *testing.T) {
+	h := newHarness(t, "")
+	e := newFake()
+	e.segGate = make(chan struct{}, 4)
+	e.earlyFirst = true
+	h.w.SetEngine(e, nil)
+	d := h.w.OpenVolume(testVolume(), "ct")
+	k := d.Active().Key()
+	d.Sess.AddPoint(k, 5, 5, true)
+	h.w.Segment(d, k, time.Time{})
+	area := func() int {
+		h.ui.Lock()
+		defer h.ui.Unlock()
+		_, m, _, _, _ := d.Sess.Preview()
+		if m == nil {
+			return -1
+		}
+		n := 0
+		for _, x := range m {
+			n += int(x)
+		}
+		return n
+	}
+	if ev := wait[MaskInstalled](h); !ev.Early {
+		t.Fatalf("first install %+v: want the early answer", ev)
+	}
+	if a := area(); a != 0 {
+		t.Fatalf("preview area %d after the early answer, want its empty mask", a)
+	}
+	e.segGate <- struct{}{}
+	if ev := wait[MaskInstalled](h); ev.Early {
+		t.Fatal("second install is early again")
+	}
+	if a := area(); a <= 0 {
+		t.Fatalf("preview area %d after the final answer", a)
+	}
+	// A new point while the final answer is computed: that answer is stale.
+	h.ui.Lock()
+	d.Sess.AddPoint(k, 8, 8, true)
+	h.ui.Unlock()
+	h.w.Segment(d, k, time.Time{})
+	if ev := wait[MaskInstalled](h); !ev.Early {
+		t.Fatal("want the early answer to the new prompts")
+	}
+	h.ui.Lock()
+	d.Sess.AddPoint(k, 12, 9, false)
+	h.ui.Unlock()
+	e.segGate <- struct{}{}
+	none[MaskInstalled](h, 200*time.Millisecond)
+	if a := area(); a > 0 {
+		t.Errorf("preview area %d: a stale final answer was installed", a)
 	}
 }
 

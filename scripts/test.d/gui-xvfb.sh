@@ -216,7 +216,7 @@ print(f"gui-xvfb: mask {int((A>0).sum())} voxels at click {pv}, after brush {int
 if errs:
     print("gui-xvfb: FAIL " + "; ".join(errs)); sys.exit(1)
 EOF
-grep -h "click→mask\|mask installed" "$W/app.log" | tail -4 || true
+grep -h "click→mask\|installed" "$W/app.log" | tail -6 || true
 # Only screenshots of the bundled (permissively licensed) samples go into the repo; the head CT is GPL-2 data.
 if [ -n "${MEDSA_UPDATE_SCREENSHOTS:-}" ] && [[ "$IMG" == *assets/sample/* ]]; then
   mkdir -p docs/screenshots; cp "$SHOTS"/gui-$TAG*.png docs/screenshots/
