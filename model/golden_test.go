@@ -103,7 +103,7 @@ func TestGoldenTinyModel(t *testing.T) {
 func runGolden(t *testing.T, mdir, gdir string) {
 	// The model contract is checked on the full view; zoom cases use the
 	// zoom policy. goldens.py writes the decoder's own masks, so the box clip
-	// (a post-process with its own parity cases, TestAutoZoomParity) is off here.
+	// (a post-process: TestAutoZoomParity's cases, TestBoxClip) is off here.
 	e, err := Open(mdir, Options{Device: "cpu", Threads: 2, NoZoom: true})
 	if err != nil {
 		t.Fatal(err)

@@ -25,8 +25,8 @@ import (
 // Engine is what the workspace needs of the model; *model.Engine satisfies it.
 type Engine interface {
 	Manifest() *model.Manifest
-	// SegmentEarly: model.Engine.SegmentEarly (early gets a first answer
-	// where the final one needs a crop encoded).
+	// SegmentEarly: model.Engine.SegmentEarly (early gets the full view's
+	// answer first where a decode on a zoom crop follows).
 	SegmentEarly(ctx context.Context, ref model.SliceRef, p model.Prompt, early func(*model.Result)) (*model.Result, error)
 	PropagateStats(ctx context.Context, ref model.SliceRef, seed []uint8, to int, progress func(done, total int)) (map[int][]uint8, model.PropagateStats, error)
 	PrefetchNeighbours(ref model.SliceRef, dir, n int)
