@@ -216,19 +216,13 @@ func TestSegmentAutoZoom(t *testing.T) {
 // full view's whatever the crop gave). The bundled model: the tiny one finds
 // no mask to zoom onto.
 func TestClickZoomAcceptance(t *testing.T) {
-	src := filepath.Join(td.Root(t), "assets", "model")
-	td.Need(t, filepath.Join(src, "manifest.json"), "bundled model")
+	src := bundledDir(t)
 	v := blobVolume(160, 120, 1, [3]float64{1, 1, 1}, [3]float64{40, 30, 0}, [3]float64{8, 6, 1})
 	ref := SliceRef{Vol: v, VolumeID: "blob", Plane: 0, Index: 0}
 	two := Prompt{Points: []Point{{U: 40, V: 30, Positive: true}, {U: 43, V: 31, Positive: true}}}
 	openWith := func(zoom map[string]any, noZoom bool) *Engine {
 		t.Helper()
-		e, err := Open(copyModelFrom(t, src, func(m map[string]any, _ string) { m["auto_zoom"] = zoom }), Options{Device: "cpu", Threads: 1, NoZoom: noZoom})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { e.Close() })
-		return e
+		return openEdited(t, src, func(m map[string]any) { m["auto_zoom"] = zoom }, Options{NoZoom: noZoom})
 	}
 	policy := func(minPts int, agree float64) map[string]any {
 		return map[string]any{"box_margin": 2.0, "min_side": 32, "click_below": 0.9, "click_margin": 2.5,
@@ -280,10 +274,8 @@ func TestClickZoomAcceptance(t *testing.T) {
 // follows the fed-back mask far outside the box (checked, else this test
 // proves nothing).
 func TestBoxClip(t *testing.T) {
-	root := td.Root(t)
-	src := filepath.Join(root, "assets", "model")
-	td.Need(t, filepath.Join(src, "manifest.json"), "bundled model")
-	v, err := load.Open(filepath.Join(root, "assets", "sample", "brain_t1.nii.gz"), load.Options{})
+	src := bundledDir(t)
+	v, err := load.Open(filepath.Join(td.Root(t), "assets", "sample", "brain_t1.nii.gz"), load.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,12 +283,7 @@ func TestBoxClip(t *testing.T) {
 	w, h := sliceSize(v, ref.Plane)
 	open := func(clip bool) *Engine {
 		t.Helper()
-		e, err := Open(copyModelFrom(t, src, func(m map[string]any, _ string) { m["box_clip"] = clip }), Options{Device: "cpu", Threads: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { e.Close() })
-		return e
+		return openEdited(t, src, func(m map[string]any) { m["box_clip"] = clip }, Options{})
 	}
 	cu, cv := float64(w/2), float64(h/2)
 	click := Point{U: cu, V: cv, Positive: true}
@@ -374,8 +361,7 @@ func TestBoxClip(t *testing.T) {
 // clicks; a box whose crop is cached is answered directly. The final answer
 // is Segment's.
 func TestSegmentEarly(t *testing.T) {
-	src := filepath.Join(td.Root(t), "assets", "model")
-	td.Need(t, filepath.Join(src, "manifest.json"), "bundled model")
+	src := bundledDir(t)
 	v := blobVolume(160, 120, 1, [3]float64{1, 1, 1}, [3]float64{40, 30, 0}, [3]float64{8, 6, 1})
 	ref := SliceRef{Vol: v, VolumeID: "blob", Plane: 0, Index: 0}
 	box := &Box{U0: 30, V0: 22, U1: 50, V1: 38}
@@ -389,15 +375,11 @@ func TestSegmentEarly(t *testing.T) {
 		{"two clicks", Prompt{Points: two}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e, err := Open(copyModelFrom(t, src, func(m map[string]any, _ string) {
+			e := openEdited(t, src, func(m map[string]any) {
 				m["auto_zoom"] = map[string]any{"box_margin": 2.0, "min_side": 32, "click_below": 0.9, "click_margin": 2.5,
 					"max_frac": 1.0, "click_min_points": 2}
 				m["box_clip"] = true
-			}), Options{Device: "cpu", Threads: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer e.Close()
+			}, Options{})
 			// As in the GUI, the slice on view is encoded before the prompt.
 			if err := e.Encode(context.Background(), ref); err != nil {
 				t.Fatal(err)

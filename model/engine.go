@@ -533,17 +533,23 @@ func (e *Engine) SegmentEarly(ctx context.Context, ref SliceRef, p Prompt, early
 	if err := checkPrompt(p, w, h, e.man.LowResMaskSize); err != nil {
 		return nil, err
 	}
+	var res *Result
 	if z := e.man.AutoZoom; z != nil && !e.opt.NoZoom {
-		return e.segmentAuto(ctx, r, p, *z, w, h, early)
+		ea := early
+		if early != nil {
+			ea = func(r *Result) { early(e.clip(r, p, w, h)) }
+		}
+		res, err = e.segmentAuto(ctx, r, p, *z, w, h, ea)
+	} else {
+		res, err = e.segmentFull(ctx, r, p)
 	}
-	res, err := e.segmentFull(ctx, r, p)
 	if err != nil {
 		return nil, err
 	}
 	return e.clip(res, p, w, h), nil
 }
 
-// clip applies the manifest's box clip to a Segment answer.
+// clip applies the manifest's box clip to a Segment answer (early or final).
 func (e *Engine) clip(res *Result, p Prompt, w, h int) *Result {
 	if p.Box != nil && e.man.BoxClip {
 		t0 := time.Now()
@@ -581,33 +587,21 @@ func (e *Engine) segmentAuto(ctx context.Context, r SliceRef, p Prompt, z AutoZo
 	ua, va := volume.SliceAxes(r.Vol.Affine.PlaneAxis(r.Plane, r.Vol.Size))
 	sp := r.Vol.Spacing()
 	gFull := e.man.Geometry(w, h, [2]float64{sp[ua], sp[va]})
-	// cold: the crop's embedding must be computed first.
-	cold := func(c cropRect) bool {
-		rc := r
-		rc.crop = c
-		return !e.cache.has(e.key(rc, false))
-	}
 	if b := p.Box; b != nil {
 		c, ok := zoomCrop(math.Min(b.U0, b.U1), math.Min(b.V0, b.V1), math.Max(b.U0, b.U1), math.Max(b.V0, b.V1), z, z.BoxMargin, w, h)
 		if !ok {
+			return e.segmentFull(ctx, r, p)
+		}
+		rc := r
+		rc.crop = c
+		if early != nil && !e.cache.has(e.key(rc, false)) { // the crop must be encoded first
 			full, err := e.segmentFull(ctx, r, p)
 			if err != nil {
 				return nil, err
 			}
-			return e.clip(full, p, w, h), nil
+			early(full)
 		}
-		if early != nil && cold(c) {
-			full, err := e.segmentFull(ctx, r, p)
-			if err != nil {
-				return nil, err
-			}
-			early(e.clip(full, p, w, h))
-		}
-		zr, err := e.segmentZoomed(ctx, r, c, p, gFull)
-		if err != nil {
-			return nil, err
-		}
-		return e.clip(zr, p, w, h), nil
+		return e.segmentZoomed(ctx, r, c, p, gFull)
 	}
 	full, err := e.segmentFull(ctx, r, p)
 	if err != nil || z.ClickBelow <= 0 || len(p.Points) < z.ClickMinPoints ||

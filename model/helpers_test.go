@@ -26,6 +26,31 @@ func openTiny(t testing.TB, opt Options) *Engine {
 	return e
 }
 
+// bundledDir is the bundled model's directory (assets/model), which the test needs.
+func bundledDir(t testing.TB) string {
+	src := filepath.Join(td.Root(t), "assets", "model")
+	td.Need(t, filepath.Join(src, "manifest.json"), "bundled model")
+	return src
+}
+
+// openEdited opens a copy of the model in src whose manifest edit changed,
+// on the CPU with one thread unless opt says otherwise; closed at the test's end.
+func openEdited(t *testing.T, src string, edit func(m map[string]any), opt Options) *Engine {
+	t.Helper()
+	if opt.Device == "" {
+		opt.Device = "cpu"
+	}
+	if opt.Threads == 0 {
+		opt.Threads = 1
+	}
+	e, err := Open(copyModelFrom(t, src, func(m map[string]any, _ string) { edit(m) }), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
 // blobVolume is an nx x ny x nz grey volume with spacing sp, a bright ellipsoid
 // (value 200) of radii r (voxels) at c on a background of 0.
 func blobVolume(nx, ny, nz int, sp [3]float64, c, r [3]float64) *volume.Volume {

@@ -15,8 +15,7 @@ import (
 // windows the app produces (width x0.7 and x1.3, centre moved by 15 % of the
 // width) give masks that agree with the default one (Dice >= 0.8).
 func TestWindowRobustness(t *testing.T) {
-	dir := filepath.Join(td.Root(t), "assets", "model")
-	td.Need(t, filepath.Join(dir, "manifest.json"), "bundled model")
+	dir := bundledDir(t)
 	img := filepath.Join(td.Root(t), ".cache/testdata/insighttoolkit5-examples/usr/share/doc/insighttoolkit5-examples/examples/Data/KmeansTest_T1UCharRaw.nii.gz")
 	td.Need(t, img, "ITK T1 example")
 	v, err := nifti.Read(img)

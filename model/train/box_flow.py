@@ -14,7 +14,8 @@ import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import evaluate as E  # noqa: E402
-from medsa import atlas, load as L  # noqa: E402
+import val_ranking  # noqa: E402
+from medsa import load as L  # noqa: E402
 
 ZOOM = {"box_margin": 2.0, "min_side": 48, "click_below": 0.02, "click_margin": 2.5, "max_frac": 0.8,
         "click_min_points": 2, "click_agree": 0.5}
@@ -22,16 +23,7 @@ RANKING = {"stability_weight": 1.0, "stability_offset": 1.0}
 
 
 def items(split):
-    if split == "val":
-        src = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "val_ranking.py")).read()
-        ns = {}
-        exec("import numpy as np\nimport evaluate as E\n" + src[src.index("def val("):src.index("sets = ")], ns)
-        sets = ns["val"](E.itk_t1, 15, 25) + ns["val"](E.nipype_seg, 15, 25) + ns["val"](E.invesalius_bone)
-        sets += ns["synth_val"]() + atlas.heldout_brain_items(30, split="val")
-        return sets
-    n = 15
-    return (E.itk_t1(n) + E.nipype_seg(n) + E.invesalius_bone(n) + E.synthetic(6) + atlas.heldout_brain_items(2 * n)
-            + atlas.heldout_lesion_items(n))
+    return val_ranking.validation_items() if split == "val" else E.test_items("all")
 
 
 def main():

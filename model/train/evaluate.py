@@ -389,6 +389,17 @@ class Classical:
         return lab == 1
 
 
+def test_items(which="all", quick=False):
+    """The test items: "base" (the 1.x/2.0 list), "atlas" (the held-out labelled anatomy) or "all"."""
+    n = 5 if quick else 15
+    sets = []
+    if which in ("base", "all"):
+        sets += itk_t1(n) + nipype_seg(n) + invesalius_bone(n) + synthetic(3 if quick else 6)
+    if which in ("atlas", "all"):
+        sets += atlas.heldout_brain_items(2 * n) + atlas.heldout_lesion_items(n)
+    return sets
+
+
 def run_item(meth, it):
     name, sl, sp, win, gt = it
     meth.set_image(sl, sp, win)
@@ -435,15 +446,10 @@ def main():
         zoom, ranking, box_clip = man.get("auto_zoom"), man.get("ranking"), man.get("box_clip", False)
     args = [a for i, a in enumerate(argv) if not a.startswith("--") and not (i > 0 and argv[i - 1] in
                                                                               ("--classical-cache", "--zoom", "--ranking", "--sets"))]
-    n = 5 if quick else 15
     # --sets base: the 1.x/2.0 item list; atlas: the held-out labelled anatomy of medsa/atlas.py (MNI2009c
     # subcortical structures and whole brain, pyradiomics lesions); all (default when fetched): both
     which = argv[argv.index("--sets") + 1] if "--sets" in argv else ("all" if os.path.exists(atlas.CHIMERA) else "base")
-    sets = []
-    if which in ("base", "all"):
-        sets += itk_t1(n) + nipype_seg(n) + invesalius_bone(n) + synthetic(3 if quick else 6)
-    if which in ("atlas", "all"):
-        sets += atlas.heldout_brain_items(2 * n) + atlas.heldout_lesion_items(n)
+    sets = test_items(which, quick)
     rows = {}
     t0 = time.time()
     if "--model-only" in argv:
