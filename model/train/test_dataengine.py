@@ -151,6 +151,45 @@ def test_prompts():
     assert (bx[:, 1] > bx[:, 0]).all(), "box corners out of order"
 
 
+def test_loose_boxes():
+    """bbox(loose=1): every box encloses the target and is wider than its tight box on at least one side, by at
+    most 30 % of the size + 3 px per side; loose=0 draws exactly what it drew before the option existed."""
+    tgt = torch.stack([disc(30, 25, 7), disc(20, 40, 4), disc(45, 45, 10)])
+    g = torch.Generator()
+    g.manual_seed(5)
+    bx = T.bbox(tgt, g, S, loose=1.0)
+    for i in range(len(tgt)):
+        ys, xs = torch.nonzero(tgt[i], as_tuple=True)
+        t0, t1 = (float(xs.min()), float(ys.min())), (float(xs.max()) + 1, float(ys.max()) + 1)
+        (x0, y0), (x1, y1) = bx[i].tolist()
+        assert x0 <= t0[0] and y0 <= t0[1] and x1 >= min(t1[0], S) and y1 >= min(t1[1], S), (bx[i], t0, t1)
+        size = (t1[0] - t0[0], t1[1] - t0[1])
+        assert t0[0] - x0 <= 0.3 * size[0] + 3 and x1 - t1[0] <= 0.3 * size[0] + 3, (bx[i], t0, t1)
+        assert (x0, y0, x1, y1) != (*t0, *t1), "a loose box equal to the tight one"
+    a, b = torch.Generator(), torch.Generator()
+    a.manual_seed(9)
+    b.manual_seed(9)
+    assert torch.equal(T.bbox(tgt, a, S), T.bbox(tgt, b, S, loose=0.0))
+
+
+def test_anchor_holds_clicks():
+    """step(anchor=m) with the model itself as the anchor: samples without a box are held to its own answer, so
+    with every first prompt a click and no box the gradient is zero; with boxes it is not."""
+    cfg = net.Config(img_size=S, widths=(8, 16, 24, 32), emb_dim=16, fine=4, dec_dim=16, prompt_dim=16, proto_dim=8)
+    torch.manual_seed(0)
+    m = net.MedSA2(cfg).eval()  # eval: BatchNorm on running statistics, so the anchor's answer is the model's
+    eng = DE.Engine(S, seed=4)
+    x, t, v = eng.batch(4)
+    for p_click, p_box, want_zero in ((1.0, 0.0, True), (0.0, 1.0, False)):
+        g = torch.Generator()
+        g.manual_seed(11)
+        m.zero_grad()
+        loss, _ = T.step(m, x, t, v, g, bf16=False, p_click=p_click, p_box=p_box, anchor=m)
+        loss.backward()
+        gn = sum(float(p.grad.abs().sum()) for p in m.mask_decoder.parameters() if p.grad is not None)
+        assert (gn < 1e-4) == want_zero, (p_click, p_box, gn)
+
+
 def test_step_runs():
     m = net.MedSA2(net.Config())
     eng = DE.Engine(S, seed=2)

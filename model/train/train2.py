@@ -92,8 +92,10 @@ def interior_click(tgt, gen, deep_frac=0.5):
     return sample_cells(w, gen)
 
 
-def bbox(tgt, gen, S):
-    """Box corners [B,2,2] ((x0,y0),(x1,y1)): tight (60 %) or jittered by up to 10 % of the size + 3 px."""
+def bbox(tgt, gen, S, loose=0.0):
+    """Box corners [B,2,2] ((x0,y0),(x1,y1)): tight (60 %) or jittered by up to 10 % of the size + 3 px; with
+    loose > 0 that share of the boxes is instead drawn as users draw them, every side widened outward by up to
+    30 % of the size + 3 px (loose 0 leaves the random stream as it was)."""
     B, H, W = tgt.shape
     rows, cols = tgt.any(2), tgt.any(1)
     ar_r = torch.arange(H, device=tgt.device).float()
@@ -108,6 +110,12 @@ def bbox(tgt, gen, S):
     tight = torch.rand(B, 1, generator=gen, device=tgt.device) < 0.6
     amp = torch.where(tight, torch.full_like(size, 1.0), 0.1 * size + 3.0)
     jit = (torch.rand(B, 4, generator=gen, device=tgt.device) * 2 - 1) * amp
+    if loose > 0:
+        lz = torch.rand(B, 1, generator=gen, device=tgt.device) < loose
+        out = torch.tensor([-1.0, -1.0, 1.0, 1.0], device=tgt.device)
+        wide = (torch.rand(B, 4, generator=gen, device=tgt.device) * 0.3 * size +
+                torch.rand(B, 4, generator=gen, device=tgt.device) * 3.0) * out
+        jit = torch.where(lz, wide, jit)
     b = (b + jit).clamp(0, S)
     x0, y0, x1, y1 = b.unbind(1)
     x0, x1 = torch.minimum(x0, x1 - 1), torch.maximum(x1, x0 + 1)
@@ -132,7 +140,7 @@ def error_click(pred, tgt, valid, gen):
     return xy, lab
 
 
-def initial_prompts(tgt, valid, gen, S, p_click=0.45, p_box=0.35):
+def initial_prompts(tgt, valid, gen, S, p_click=0.45, p_box=0.35, loose=0.0):
     """Per-sample first prompt: 1 click, a box, or 2-3 clicks (positive inside, negative near the target).
     Returns coords [B,5,2], labels [B,5] (-1 = padding, as SAM's ONNX input) and `single` [B] bool."""
     B = tgt.shape[0]
@@ -141,7 +149,7 @@ def initial_prompts(tgt, valid, gen, S, p_click=0.45, p_box=0.35):
     mode = torch.where(u < p_click, 0, torch.where(u < p_click + p_box, 1, 2))
     co = torch.zeros(B, 5, 2, device=dev)
     lb = torch.full((B, 5), -1.0, device=dev)
-    box = bbox(tgt, gen, S)
+    box = bbox(tgt, gen, S, loose)
     is_box = mode == 1
     co[:, 0:2] = torch.where(is_box.view(B, 1, 1), box, co[:, 0:2])
     lb[:, 0] = torch.where(is_box, 2.0, -1.0)
@@ -184,9 +192,14 @@ def rounds_dist(gen, dev):
     return int(torch.multinomial(p, 1, generator=gen).item())
 
 
-def step(model, x, tgt, valid, gen, bf16=True, depth=False, p_click=0.45):
+def step(model, x, tgt, valid, gen, bf16=True, depth=False, p_click=0.45, p_box=0.35, loose=0.0, anchor=None,
+         anchor_below=0.0):
     """One training step's loss. depth: x is one 3D chunk (SD-Trans branch on); slices whose target is
-    empty get no loss."""
+    empty get no loss. anchor: a frozen model whose answers the samples without a box are held to (soft BCE
+    to its probabilities, squared error to its IoU scores) instead of the target, so a fine-tune aimed at
+    boxes leaves what clicks get as it was; the box samples learn the target as usual,
+    except those whose box covers at most anchor_below x the target's own bounding box (the tight ones), which
+    are held to the anchor too."""
     B, _, S, _ = x.shape
     tb = tgt > 0.5
     w = (tb.flatten(1).sum(1) >= 4).float()
@@ -196,7 +209,7 @@ def step(model, x, tgt, valid, gen, bf16=True, depth=False, p_click=0.45):
         tb_safe = torch.where(w.view(B, 1, 1) > 0, tb, dummy)
     else:
         tb_safe, w = tb, torch.ones(B, device=x.device)
-    co, lb, single = initial_prompts(tb_safe, valid, gen, S, p_click, min(0.35, 1.0 - p_click))
+    co, lb, single = initial_prompts(tb_safe, valid, gen, S, p_click, min(p_box, 1.0 - p_click), loose)
     R = rounds_dist(gen, x.device)
     ctx = autocast(x.device, bf16)
     with ctx:
@@ -228,7 +241,26 @@ def step(model, x, tgt, valid, gen, bf16=True, depth=False, p_click=0.45):
     sl = torch.where(single, per.min(1).values, per.mean(1))
     ti = iou_of(lg.detach(), tgt)
     il = ((iou - ti) ** 2).mean(1)
-    loss = ((sl + il) * w).sum() / w.sum().clamp(min=1)
+    per_sample = sl + il
+    if anchor is not None:
+        with torch.no_grad(), ctx:
+            frozen_enc = not any(p.requires_grad for p in model.image_encoder.parameters())
+            ea = emb.detach() if frozen_enc else anchor.image_encoder(x, depth=depth)
+            alg, aiou = anchor.decode(ea, co, lb, mask_in, has)
+        v = valid[:, None].float()
+        soft = (F.binary_cross_entropy_with_logits(lg, torch.sigmoid(alg.float()), reduction="none") * v).sum((2, 3)) \
+            / v.sum((2, 3))
+        held = soft.mean(1) + ((iou - aiou.float()) ** 2).mean(1)
+        boxed = (lb == 2).any(1)
+        if anchor_below > 0:
+            bw = (co[:, 1, 0] - co[:, 0, 0]) * (co[:, 1, 1] - co[:, 0, 1])
+            rows, cols = tb_safe.any(2).float(), tb_safe.any(1).float()
+            ar = torch.arange(S, device=x.device).float()
+            th = (rows * ar).amax(1) - torch.where(rows > 0, ar, torch.full_like(ar, 1e9)).amin(1) + 1
+            tw = (cols * ar).amax(1) - torch.where(cols > 0, ar, torch.full_like(ar, 1e9)).amin(1) + 1
+            boxed = boxed & (bw > anchor_below * th * tw)
+        per_sample = torch.where(boxed, per_sample, held)
+    loss = (per_sample * w).sum() / w.sum().clamp(min=1)
     return loss, {"loss": float(loss.detach()), "iou_best": float(ti.max(1).values.mean()), "rounds": R,
                   "single": float(single.float().mean())}
 
@@ -459,6 +491,14 @@ def main():
     ap.add_argument("--depth", type=int, default=8, help="slices per 3D chunk")
     ap.add_argument("--p-click", type=float, default=0.45, help="share of samples whose first prompt is 1 click "
                     "(boxes take min(0.35, the rest), 2-3 clicks what is left); more single clicks train the ranking")
+    ap.add_argument("--p-box", type=float, default=0.35, help="share of samples whose first prompt is a box "
+                    "(at most what --p-click leaves)")
+    ap.add_argument("--box-loose", type=float, default=0.0, help="share of the boxes drawn loose, as users draw "
+                    "them (bbox)")
+    ap.add_argument("--anchor", default="", help="a checkpoint whose answers the samples without a box are held "
+                    "to (step's anchor; 'init' = the --init checkpoint): a box fine-tune that keeps the clicks")
+    ap.add_argument("--anchor-below", type=float, default=0.0, help="with --anchor: box samples whose box covers "
+                    "at most this many times the target's bounding box are held to the anchor too (0: none)")
     ap.add_argument("--lab-frac", type=float, default=0.0, help="share of each batch from real labelled anatomy "
                     "(medsa/atlas.py: MNI152NLin6 + avgwmparc, pyradiomics lesions; fetched by data-pypi)")
     ap.add_argument("--lab-zoom", type=float, default=0.45, help="smallest crop of a labelled slice (fraction of "
@@ -512,6 +552,15 @@ def main():
     net.set_phase(model, args.phase, frozen=[f for f in args.freeze.split(",") if f])
     model = model.to(dev, memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
+    anchor = None
+    if args.anchor:
+        ack = torch.load(args.init if args.anchor == "init" else args.anchor, map_location="cpu")
+        anchor = net.MedSA2(net.Config.from_dict(ack["config"]))
+        anchor.load_state_dict(ack["model"])
+        anchor = anchor.to(dev, memory_format=torch.channels_last).eval()
+        for p in anchor.parameters():
+            p.requires_grad = False
+        del ack
     here = os.path.dirname(os.path.abspath(__file__))
     real = None
     if args.real_frac > 0:
@@ -591,7 +640,8 @@ def main():
         if args.phase == "distill":
             loss, st = 0.0, {"loss": 0.0, "iou_best": 0.0}
         else:
-            loss, st = step(model, x, tgt, valid, gen, not args.fp32, depth, args.p_click)
+            loss, st = step(model, x, tgt, valid, gen, not args.fp32, depth, args.p_click, args.p_box,
+                            args.box_loose, anchor, args.anchor_below)
         if dist:
             dl = dist.loss(model, gen, not args.fp32, x=x, valid=valid) if dist.teacher else \
                 dist.loss(model, gen, not args.fp32)
