@@ -208,7 +208,8 @@ func (u *UI) editActiveLabel() {
 const shortcutsText = `Mouse
   left click            positive point
   right click / Shift+click   negative point
-  left drag             box
+  left drag             box (draw it close around the structure: a loose margin
+                        partly ends up in the mask; model/train/REPORT.md, stop 27)
   right drag            window/level (horizontal: width, vertical: level)
   middle drag           pan
   wheel                 next/previous slice
