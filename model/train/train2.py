@@ -490,7 +490,7 @@ def main():
                     "phases adapt/joint, 0 in base)")
     ap.add_argument("--depth", type=int, default=8, help="slices per 3D chunk")
     ap.add_argument("--p-click", type=float, default=0.45, help="share of samples whose first prompt is 1 click "
-                    "(boxes take min(0.35, the rest), 2-3 clicks what is left); more single clicks train the ranking")
+                    "(boxes take min(--p-box, the rest), 2-3 clicks what is left); more single clicks train the ranking")
     ap.add_argument("--p-box", type=float, default=0.35, help="share of samples whose first prompt is a box "
                     "(at most what --p-click leaves)")
     ap.add_argument("--box-loose", type=float, default=0.0, help="share of the boxes drawn loose, as users draw "
