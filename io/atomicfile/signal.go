@@ -10,10 +10,20 @@ import (
 // HandleSignals makes SIGINT, SIGTERM and SIGHUP remove the temporary files of
 // saves in progress (RemoveTemps), then end the process by the same signal, so the
 // caller sees the conventional status (128 + the signal's number from a shell).
-// It returns a function that stops the handling.
+// A signal the process was started with ignored (SIGHUP under nohup, SIGINT in a
+// shell's background job) stays ignored: catching it would turn nohup's hangup
+// into a death. It returns a function that stops the handling.
 func HandleSignals() (stop func()) {
 	ch := make(chan os.Signal, 1)
-	sigs := []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
+	var sigs []os.Signal
+	for _, s := range []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
+		if !signal.Ignored(s) {
+			sigs = append(sigs, s)
+		}
+	}
+	if len(sigs) == 0 {
+		return func() {}
+	}
 	signal.Notify(ch, sigs...)
 	quit := make(chan struct{})
 	go func() {

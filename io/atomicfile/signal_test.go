@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -16,12 +17,18 @@ import (
 	"time"
 )
 
-const childEnv = "ATOMICFILE_TEST_CHILD" // the folder a re-executed test binary saves into
+const (
+	childEnv  = "ATOMICFILE_TEST_CHILD" // the folder a re-executed test binary saves into
+	ignoreEnv = "ATOMICFILE_TEST_NOHUP" // set: the child starts with SIGHUP ignored, as under nohup
+)
 
 // saveChild runs in a re-executed test binary: it installs the signal handler,
 // starts saving DIR/target (5 MB, like the convert) and, half way, says so
 // on stdout and waits to be signalled.
 func saveChild(dir string) {
+	if os.Getenv(ignoreEnv) != "" {
+		signal.Ignore(syscall.SIGHUP)
+	}
 	HandleSignals()
 	err := Write(filepath.Join(dir, "target"), func(w io.Writer) error {
 		chunk := bytes.Repeat([]byte("new "), 1<<18)
@@ -39,10 +46,10 @@ func saveChild(dir string) {
 
 // startSaver re-executes the test binary as a saveChild and waits until it is
 // half way through its save.
-func startSaver(t *testing.T, dir string) *exec.Cmd {
+func startSaver(t *testing.T, dir string, env ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestSignalRemovesTemps$")
-	cmd.Env = append(os.Environ(), childEnv+"="+dir)
+	cmd.Env = append(append(os.Environ(), childEnv+"="+dir), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +86,11 @@ func TestSignalRemovesTemps(t *testing.T) {
 	}
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
 		t.Run(sig.String(), func(t *testing.T) {
+			if signal.Ignored(sig) {
+				// Inherited by the child, which then keeps ignoring it
+				// (TestIgnoredHangupStaysIgnored).
+				t.Skipf("this test process was started with %v ignored (nohup?)", sig)
+			}
 			dir := t.TempDir()
 			target := filepath.Join(dir, "target")
 			os.WriteFile(target, []byte("old"), 0o644)
@@ -99,6 +111,29 @@ func TestSignalRemovesTemps(t *testing.T) {
 				t.Errorf("target = %q", b)
 			}
 		})
+	}
+}
+
+// A process started with SIGHUP ignored (nohup) keeps ignoring it while it
+// saves; SIGTERM still cleans up and ends it.
+func TestIgnoredHangupStaysIgnored(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "target")
+	os.WriteFile(target, []byte("old"), 0o644)
+	cmd := startSaver(t, dir, ignoreEnv+"=1")
+	cmd.Process.Signal(syscall.SIGHUP)
+	time.Sleep(300 * time.Millisecond)
+	if len(temps(t, dir)) != 1 {
+		t.Errorf("after SIGHUP under nohup: %v, want the save still in progress", entries(t, dir))
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+		t.Errorf("child ended with %v (%v), want death by SIGTERM", cmd.ProcessState, err)
+	}
+	if left := temps(t, dir); len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
 	}
 }
 
