@@ -15,7 +15,7 @@ var commands = map[string]func(args []string) error{}
 func main() {
 	if len(os.Args) > 1 {
 		if run, ok := commands[os.Args[1]]; ok {
-			// SIGINT, SIGTERM, SIGHUP: remove the temporary files of saves in
+			// SIGINT, SIGTERM, SIGHUP (those not ignored at start): remove the temporary files of saves in
 			// progress, then die of the signal (io/atomicfile).
 			atomicfile.HandleSignals()
 			if err := run(os.Args[2:]); err != nil {
