@@ -92,10 +92,9 @@ def interior_click(tgt, gen, deep_frac=0.5):
     return sample_cells(w, gen)
 
 
-def bbox(tgt, gen, S, loose=0.0):
-    """Box corners [B,2,2] ((x0,y0),(x1,y1)): tight (60 %) or jittered by up to 10 % of the size + 3 px; with
-    loose > 0 that share of the boxes is instead drawn as users draw them, every side widened outward by up to
-    30 % of the size + 3 px (loose 0 leaves the random stream as it was)."""
+def target_box(tgt):
+    """The targets' own bounding boxes [B,4] (x0, y0, x1, y1), x1 and y1 exclusive (an empty target gives an
+    inverted box of about -2e9 x -2e9)."""
     B, H, W = tgt.shape
     rows, cols = tgt.any(2), tgt.any(1)
     ar_r = torch.arange(H, device=tgt.device).float()
@@ -105,7 +104,16 @@ def bbox(tgt, gen, S, loose=0.0):
     y1 = torch.where(rows, ar_r, torch.full_like(ar_r, -big)).max(1).values + 1
     x0 = torch.where(cols, ar_c, torch.full_like(ar_c, big)).min(1).values
     x1 = torch.where(cols, ar_c, torch.full_like(ar_c, -big)).max(1).values + 1
-    b = torch.stack([x0, y0, x1, y1], 1)
+    return torch.stack([x0, y0, x1, y1], 1)
+
+
+def bbox(tgt, gen, S, loose=0.0):
+    """Box corners [B,2,2] ((x0,y0),(x1,y1)): tight (60 %) or jittered by up to 10 % of the size + 3 px; with
+    loose > 0 that share of the boxes is instead drawn as users draw them, every side widened outward by up to
+    30 % of the size + 3 px (loose 0 leaves the random stream as it was)."""
+    B = tgt.shape[0]
+    b = target_box(tgt)
+    x0, y0, x1, y1 = b.unbind(1)
     size = torch.stack([x1 - x0, y1 - y0, x1 - x0, y1 - y0], 1)
     tight = torch.rand(B, 1, generator=gen, device=tgt.device) < 0.6
     amp = torch.where(tight, torch.full_like(size, 1.0), 0.1 * size + 3.0)
@@ -254,11 +262,8 @@ def step(model, x, tgt, valid, gen, bf16=True, depth=False, p_click=0.45, p_box=
         boxed = (lb == 2).any(1)
         if anchor_below > 0:
             bw = (co[:, 1, 0] - co[:, 0, 0]) * (co[:, 1, 1] - co[:, 0, 1])
-            rows, cols = tb_safe.any(2).float(), tb_safe.any(1).float()
-            ar = torch.arange(S, device=x.device).float()
-            th = (rows * ar).amax(1) - torch.where(rows > 0, ar, torch.full_like(ar, 1e9)).amin(1) + 1
-            tw = (cols * ar).amax(1) - torch.where(cols > 0, ar, torch.full_like(ar, 1e9)).amin(1) + 1
-            boxed = boxed & (bw > anchor_below * th * tw)
+            t = target_box(tb_safe)
+            boxed = boxed & (bw > anchor_below * (t[:, 2] - t[:, 0]) * (t[:, 3] - t[:, 1]))
         per_sample = torch.where(boxed, per_sample, held)
     loss = (per_sample * w).sum() / w.sum().clamp(min=1)
     return loss, {"loss": float(loss.detach()), "iou_best": float(ti.max(1).values.mean()), "rounds": R,

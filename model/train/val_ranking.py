@@ -13,7 +13,6 @@ import evaluate as E  # noqa: E402
 from medsa import atlas, load as L  # noqa: E402
 
 
-
 def val(fn, n_test=15, n_val=40):
     items = fn(10**9)
     test = set(np.linspace(0, len(items) - 1, n_test).astype(int).tolist())
