@@ -24,12 +24,29 @@ func copyModel(t *testing.T, edit func(m map[string]any, dir string)) string {
 	return copyModelFrom(t, tinyDir(t), edit)
 }
 
-// copyModelFrom copies the model in src (manifest and the three graphs) to a
-// temporary directory, editing its manifest with edit (nil: as it is).
+// copyModelFrom copies the model in src (its manifest and the graphs the
+// manifest lists; encoder3d is optional) to a temporary directory, editing its
+// manifest with edit (nil: as it is).
 func copyModelFrom(t *testing.T, src string, edit func(m map[string]any, dir string)) string {
 	t.Helper()
 	dst := t.TempDir()
-	for _, f := range []string{"manifest.json", "encoder.onnx", "decoder.onnx", "encoder3d.onnx"} {
+	mb, err := os.ReadFile(filepath.Join(src, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed struct {
+		Files map[string]struct {
+			Path string `json:"path"`
+		} `json:"files"`
+	}
+	if err := json.Unmarshal(mb, &listed); err != nil {
+		t.Fatalf("%s: %v", filepath.Join(src, "manifest.json"), err)
+	}
+	names := []string{"manifest.json"}
+	for _, f := range listed.Files {
+		names = append(names, f.Path)
+	}
+	for _, f := range names {
 		b, err := os.ReadFile(filepath.Join(src, f))
 		if err != nil {
 			t.Fatal(err)

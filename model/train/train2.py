@@ -201,13 +201,14 @@ def rounds_dist(gen, dev):
 
 
 def step(model, x, tgt, valid, gen, bf16=True, depth=False, p_click=0.45, p_box=0.35, loose=0.0, anchor=None,
-         anchor_below=0.0):
+         anchor_below=0.0, emb=None):
     """One training step's loss. depth: x is one 3D chunk (SD-Trans branch on); slices whose target is
     empty get no loss. anchor: a frozen model whose answers the samples without a box are held to (soft BCE
     to its probabilities, squared error to its IoU scores) instead of the target, so a fine-tune aimed at
     boxes leaves what clicks get as it was; the box samples learn the target as usual,
     except those whose box covers at most anchor_below x the target's own bounding box (the tight ones), which
-    are held to the anchor too."""
+    are held to the anchor too. emb: the image embedding of x when it was computed outside (a frozen encoder's
+    cached features); the encoder is then not run."""
     B, _, S, _ = x.shape
     tb = tgt > 0.5
     w = (tb.flatten(1).sum(1) >= 4).float()
@@ -220,8 +221,9 @@ def step(model, x, tgt, valid, gen, bf16=True, depth=False, p_click=0.45, p_box=
     co, lb, single = initial_prompts(tb_safe, valid, gen, S, p_click, min(p_box, 1.0 - p_click), loose)
     R = rounds_dist(gen, x.device)
     ctx = autocast(x.device, bf16)
-    with ctx:
-        emb = model.image_encoder(x, depth=depth)
+    if emb is None:
+        with ctx:
+            emb = model.image_encoder(x, depth=depth)
     mask_in = torch.zeros(B, 1, S, S, device=x.device)
     has = torch.zeros(B, device=x.device)
     if R:

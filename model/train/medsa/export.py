@@ -73,6 +73,8 @@ def export_onnx(m: M.MedSA, outdir, depth_chunk=8, with_3d=True):
                               opset_version=OPSET, input_names=["images"], output_names=["image_embeddings"],
                               do_constant_folding=True)
             files["encoder3d"] = "encoder3d.onnx"
+        elif os.path.exists(os.path.join(outdir, "encoder3d.onnx")):
+            os.remove(os.path.join(outdir, "encoder3d.onnx"))  # a previous model's, which the manifest won't list
         args = (torch.zeros(1, e, g, g), torch.tensor([[[10.0, 20.0], [0.0, 0.0]]]), torch.tensor([[1.0, -1.0]]),
                 torch.zeros(1, 1, L, L), torch.zeros(1), torch.tensor([300.0, 200.0]))
         torch.onnx.export(DecoderOnnx(m), args, os.path.join(outdir, "decoder.onnx"), opset_version=OPSET,
@@ -162,6 +164,8 @@ def _export_checkpoint(ckpt_path, outdir, name, version, depth_chunk, auto_zoom,
     m = LD.from_checkpoint(ck)
     if isinstance(m, N.MedSA2):
         return _export_conv2(m, ck, outdir, name, version, depth_chunk, auto_zoom, ranking)
+    if m.cfg.encoder.startswith("tinyvit"):
+        return _export_lm(m, ck, outdir, name, version, auto_zoom, ranking)
     cfg = m.cfg
     files = export_onnx(m, outdir, depth_chunk)
     total = sum(p.numel() for p in m.parameters())
@@ -200,6 +204,26 @@ def _export_litemedsam(m, src, outdir, name, version, auto_zoom=None, ranking=No
             f"SAM prompt encoder and two-way mask decoder; mask tokens {list(m.cfg.output_tokens)}; no adapters")
     man = write_manifest(m, outdir, files, name, version, arch, {"total": total, "trainable": 0, "base_frozen": total},
                          0, m.prep, {"report": "model/train/REPORT.md", "source": os.path.basename(src.split(":")[0])},
+                         notes=MASKS_NOTE, auto_zoom=auto_zoom, ranking=ranking)
+    return m, man
+
+
+def _export_lm(m, ck, outdir, name, version, auto_zoom=None, ranking=None):
+    """Med-SA 2.2 (train_lm.py): LiteMedSAM's encoder frozen, its decoder fine-tuned with HyP-Adpt; no encoder3d."""
+    cfg = m.cfg
+    files = export_onnx(m, outdir, 0, with_3d=False)
+    total = sum(p.numel() for p in m.parameters())
+    frozen = sum(p.numel() for p in m.image_encoder.parameters())
+    arch = (f"Med-SA 2.2: LiteMedSAM's pretrained TinyViT encoder (bowang-lab, Apache-2.0; 64/128/160/320 ch, "
+            f"frozen) at {cfg.img_size} px, {cfg.grid}x{cfg.grid} tokens; SAM prompt encoder with rendered click/box "
+            f"maps on the dense path; SAM two-way decoder depth {cfg.dec_depth} with HyP-Adpt ({cfg.hyp_layers} "
+            f"layers, h={cfg.hyp_hidden}) and decoder MLP/cross adapters, fine-tuned on clicks, boxes and corrective "
+            f"rounds; mask tokens {list(cfg.output_tokens)} + IoU head; low-res logits {cfg.low_res}x{cfg.low_res}; "
+            f"no encoder3d (propagation encodes each slice)")
+    man = write_manifest(m, outdir, files, name, version, arch,
+                         {"total": total, "trainable": total - frozen, "base_frozen": frozen}, 0, m.prep,
+                         {"report": "model/train/REPORT.md", "seed": ck.get("args", {}).get("seed", 0),
+                          "steps": ck.get("step", 0), "phase": ck.get("phase")},
                          notes=MASKS_NOTE, auto_zoom=auto_zoom, ranking=ranking)
     return m, man
 

@@ -1,7 +1,7 @@
 """One loader for every checkpoint layout: Med-SA 1.x (model.py, ViT) and Med-SA 2.0 (net.py, "conv2")."""
 import torch
 
-from . import litemedsam, model as M, net
+from . import litemedsam, model as M, net, prep
 
 
 def from_checkpoint(ck):
@@ -16,4 +16,6 @@ def from_checkpoint(ck):
     else:
         m = M.MedSA(M.Config.from_dict(ck["config"]))
     m.load_state_dict(ck["model"])
+    if "prep" in ck:  # a model with its own preprocessing (LiteMedSAM-based: no mean/std, 128 px)
+        m.prep = {**prep.DEFAULT, **ck["prep"]}
     return m.eval()
