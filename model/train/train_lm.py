@@ -72,7 +72,7 @@ def make_pool(m, px, n, seed, path):
     out, t = [], time.time()
     for i in range(n):
         x, tg, v = eng.batch(8)
-        x = ((x * DE.STD + DE.MEAN) * v[:, None]).clamp(0, 1)
+        x = T2.to_unit(x, v)
         with torch.no_grad():
             e = m.image_encoder(x)
         out.append((x.half(), tg.bool(), v, e.half()))
